@@ -1,9 +1,12 @@
 """The demo project: rubric, guidelines, queues and members of `support-bot`, as a `create_project` spec."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from labeling.models import AuditEvent, Project, Rubric
+from django.db.models import F, Value
+from django.db.models.functions import Least
+
+from labeling.models import AuditEvent, Dataset, Output, Project, Queue, RedactionRuleSet, Rubric, WebhookEndpoint
 
 from .conversation import GPT_NEXT
 from .shop import POLICY, SHOP
@@ -242,11 +245,30 @@ DECISIONS: list[tuple[str, str, int]] = [
     ("Review the thumbs-down queue twice a week until the rude-tone rate is back under 2%.", "expert1", 7),
 ]
 
+# What a team sets up when it adopts expertloop (date_back_to_adoption): the audit log tells it at that moment.
+SET_UP_ACTIONS = ("project.created", "redaction.rules_saved", "queue.backfilled", "dataset.created", "webhook.created")
+
 
 def date_back_to_adoption(project: Project, adopted: datetime) -> None:
-    """The team adopted expertloop at `adopted`, not when the demo was seeded: the project was made and its rubric v1
-    published then, as its rows and the audit log say (history sent before it keeps its own dates)."""
+    """The team adopted expertloop at `adopted`, not when the demo was seeded: the project was made, its rubric v1
+    published and the rest of its set-up done then (redaction rules, queues and their backfills, datasets, the Slack
+    endpoint), as their rows and the audit log say (history sent before it keeps its own dates). Called once that
+    set-up is done, before the first week closes: what the team did later keeps its own moment."""
     Project.objects.filter(pk=project.pk).update(created_at=adopted)
     Rubric.objects.filter(project=project, version=1).update(created_at=adopted)
-    AuditEvent.objects.filter(project=project, action="project.created").update(at=adopted)
-    AuditEvent.objects.filter(project=project, action="rubric.published", details__version=1).update(at=adopted)
+    for model in (RedactionRuleSet, Queue, Dataset, WebhookEndpoint):
+        model.objects.filter(project=project).update(created_at=adopted)
+    set_up = AuditEvent.objects.filter(project=project)
+    set_up.filter(action__in=SET_UP_ACTIONS).update(at=adopted)
+    set_up.filter(action="rubric.published", details__version=1).update(at=adopted)
+
+
+# How long after an answer its reader rated it (date_ratings_as_read).
+RATED_AFTER = timedelta(minutes=2)
+
+
+def date_ratings_as_read(project: Project, now: datetime) -> None:
+    """The customers (the analysts) rated each answer as they read it, minutes after it, not when the demo sent its
+    history, ratings and all, in one go: the older ones before the team adopted expertloop. Never after `now`."""
+    rated = Output.objects.filter(project=project, feedback_at__isnull=False)
+    rated.update(feedback_at=Least(F("occurred_at") + RATED_AFTER, Value(now)))

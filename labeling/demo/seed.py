@@ -35,6 +35,7 @@ from labeling.models import (
     Rubric,
     UsageEvent,
     VersionStatus,
+    WebhookEndpoint,
 )
 from labeling.rules.calendar import cycle_week
 from labeling.rules.gold import open_ties
@@ -83,6 +84,7 @@ from .project import (
     SAVED_VIEWS,
     SLUG,
     date_back_to_adoption,
+    date_ratings_as_read,
     project_spec,
 )
 from .right_to_left import EXTERNAL_ID as ARABIC_ID
@@ -143,6 +145,7 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             save_rule_set(project=project, **REDACTION_RULES)
             add_contact_details(data.outputs)
             _ingest(project, "outputs", sorted(data.outputs, key=lambda record: record["occurred_at"]))
+            date_ratings_as_read(project, now)
             _ingest(project, "events", sorted(data.events, key=lambda record: record["occurred_at"]))
         credentials = _reset_people(project)
         if created:
@@ -150,9 +153,9 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             # backfilled into the queues. The post-ingest routing tasks then find nothing to do.
             project.outputs.update(routed_at=now)
             _index(project)
-            _open_queues(project, now)
+            slack = _set_up(project, now)
             reviews = ReviewHistory(project=project, truth=data.truth, seed=seed, now=now)
-            _weekly_cycles(project, now, reviews)
+            _weekly_cycles(project, now, reviews, slack)
             lead = get_user_model().objects.get(username=LEAD_USERNAME)
             for name, query in SAVED_VIEWS:
                 save_view(project=project, name=name, query=query, actor=lead)
@@ -239,29 +242,31 @@ def _index(project: Project, batch: int = 2000) -> None:
 REVIEWED_WEEKS = 3  # past weeks in queues, before this one
 
 
-def _open_queues(project: Project, now: datetime) -> None:
-    """Create the demo queues and backfill them with the last weeks' outputs."""
+def _set_up(project: Project, now: datetime) -> WebhookEndpoint:
+    """What the team set up when it adopted expertloop: the demo queues backfilled with the last weeks' outputs, two
+    eval datasets and the team's Slack endpoint (returned: each close posts to it)."""
     since = datetime.combine(
         cycle_week(project, now) - timedelta(weeks=REVIEWED_WEEKS), datetime.min.time(), tzinfo=project.tzinfo
     )
-    # The team adopted expertloop then, not when the demo was seeded: its weeks from there on are review cycles, the
-    # history before them was sent with its dates (rules.weekly_close.ended_before_the_project).
-    date_back_to_adoption(project, since)
     for spec in QUEUES:
         queue = Queue.objects.create(project=project, **{**spec, "rule": validate_rule(spec.get("rule", {}))})
         backfill_queue(queue=queue, since=since)
-
-
-def _weekly_cycles(project: Project, now: datetime, reviews: ReviewHistory) -> None:
-    """Two eval datasets, the reviewed weeks labeled and closed one after another (gold answers, dataset versions,
-    metrics, frozen reports, posts to the team's Slack) with rubric v2 published between two of them, what the last
-    meeting decided, the queue the lead paused this week, the dataset version the lead withdrew, and live figures for
-    the running week."""
     for spec in DATASETS:
         create_dataset(project=project, spec=spec)
+    slack = add_slack_endpoint(project=project, lead=get_user_model().objects.get(username=LEAD_USERNAME))
+    # The team adopted expertloop then, not when the demo was seeded: its weeks from there on are review cycles, the
+    # history before them was sent with its dates (rules.weekly_close.ended_before_the_project).
+    date_back_to_adoption(project, since)
+    return slack
+
+
+def _weekly_cycles(project: Project, now: datetime, reviews: ReviewHistory, slack: WebhookEndpoint) -> None:
+    """The reviewed weeks labeled and closed one after another (gold answers, dataset versions, metrics, frozen
+    reports, posts to the team's Slack, `slack`) with rubric v2 published between two of them, what the last meeting
+    decided, the queue the lead paused this week, the dataset version the lead withdrew, and live figures for
+    the running week."""
     this_week = cycle_week(project, now)
     lead = get_user_model().objects.get(username=LEAD_USERNAME)
-    slack = add_slack_endpoint(project=project, lead=lead)  # each close below posts to it
     rescaled = this_week - timedelta(weeks=RESCALED_WEEKS_AGO)
     # The weeks before v2 are labeled and closed under v1: their figures were computed on its five-point scale.
     reviews.label(before=rescaled)

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from django.contrib.auth import get_user_model
 
-from labeling.models import Label, LabelRevision, Project, Queue, Rubric
+from labeling.models import AuditEvent, Label, LabelRevision, OutboxMessage, Project, Queue, Rubric
 from labeling.rules.calendar import cycle_week, week_start
 from labeling.services import cycles
 from labeling.services.assignment import next_item, release_lease
@@ -100,17 +100,17 @@ def seed_summarizer(*, now: datetime, seed: int) -> Project:
     project = create_project(spec=summarizer_project_spec(), created_by=lead)
     this_week = cycle_week(project, now)
     first_week = this_week - timedelta(weeks=WEEKS)
-    # The team set it up when its history starts, not when the demo was seeded (an alert reads a queue's age).
+    # The team set it up when its history starts, not when the demo was seeded (an alert reads a queue's age): dated
+    # back once its queue is backfilled.
     started = week_start(project, first_week)
-    date_back_to_adoption(project, started)
-    Queue.objects.filter(project=project).update(created_at=started)
     records, truth = _summaries(since=started, now=now, seed=seed)
     for start in range(0, len(records), 500):
         ingest_outputs(project=project, body=msgspec.json.encode({"outputs": records[start : start + 500]}))
     # As for the other demo projects: the history counts as routed and searchable now, then is queued at once.
     project.outputs.update(routed_at=now)
     index_outputs(project_id=project.pk, output_ids=list(project.outputs.values_list("pk", flat=True)))
-    backfill_queue(queue=Queue.objects.get(project=project, slug="sample"), since=week_start(project, first_week))
+    backfill_queue(queue=Queue.objects.get(project=project, slug="sample"), since=started)
+    date_back_to_adoption(project, started)
     held_back = this_week - timedelta(weeks=HELD_BACK_WEEKS_AGO)
     _review_until(
         project,
@@ -150,9 +150,19 @@ def _close_the_held_back_week(project: Project, week, *, truth: dict[str, bool],
     corrected_at = closed_at(project, week + timedelta(weeks=1), now) + HELD_BACK_BY
     Label.objects.filter(pk__in=[label.pk for label in failed_wrongly]).update(updated_at=corrected_at)
     LabelRevision.objects.filter(label__in=failed_wrongly).update(replaced_at=corrected_at)
-    close_in_its_time(
+    cycle = close_in_its_time(
         project=project, week=week, closed_by=lead, now=now, at=min(corrected_at + timedelta(hours=1), now)
     )
+    _send_the_restated_report_notice(project, at=cycle.closed_at)
+
+
+def _send_the_restated_report_notice(project: Project, *, at: datetime) -> None:
+    """The notice the held-back week's close asked a worker for, sent as the worker sends it and told at the close's
+    moment, not when the seed commits: the outbox's message, published then, finds it sent (its claim)."""
+    for message in OutboxMessage.objects.pending().filter(task="labeling.send_restated_report_notice").order_by("pk"):
+        cycle_id, with_week, figures = message.args
+        cycles.send_restated_report_notice(cycle_id=cycle_id, with_week=with_week, figures=figures)
+    AuditEvent.objects.filter(project=project, action="cycle.restated_report_notice_sent").update(at=at)
 
 
 def _summaries(*, since: datetime, now: datetime, seed: int) -> tuple[list[dict[str, Any]], dict[str, bool]]:

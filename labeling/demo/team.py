@@ -23,8 +23,8 @@ from labeling.services.routing import backfill_queue
 from labeling.services.rubric_templates import BY_KEY
 from labeling.services.search_index import index_outputs
 
-from .closes import close_in_its_time
-from .project import LEAD_USERNAME, date_back_to_adoption
+from .closes import close_in_its_time, closed_at
+from .project import LEAD_USERNAME, date_back_to_adoption, date_ratings_as_read
 
 SQL_SLUG = "sql-assistant"
 INVITED_EMAIL = "dana@example.com"  # a new support agent, invited to `support-bot` as an expert
@@ -96,14 +96,15 @@ def seed_team(*, support_bot: Project, now: datetime, seed: int) -> Project:
     project.outputs.update(routed_at=now)
     index_outputs(project_id=project.pk, output_ids=list(project.outputs.values_list("pk", flat=True)))
     since = week_start(project, cycle_week(project, now) - timedelta(weeks=2))
+    backfill_queue(queue=Queue.objects.get(project=project, slug="all-queries"), since=since)
     # Adopted then, as the support bot was its weeks before: the queries before it were sent with their dates.
     date_back_to_adoption(project, since)
-    backfill_queue(queue=Queue.objects.get(project=project, slug="all-queries"), since=since)
     # Its first reviewed week closed; last week's close failed, recorded as the close sweep records a failure,
     # so the platform page and the meeting page have a failed close to show until a lead closes the week again.
     last_week = cycle_week(project, now) - timedelta(weeks=1)
     close_in_its_time(project=project, week=last_week - timedelta(weeks=1), closed_by=lead, now=now)
-    cycles.record_failure(project=project, week=last_week, kind="close", error=FAILED_CLOSE_ERROR, now=now)
+    tried_at = closed_at(project, last_week, now)  # when beat tried, as it closes every week
+    cycles.record_failure(project=project, week=last_week, kind="close", error=FAILED_CLOSE_ERROR, now=tried_at)
     invite_member(project=support_bot, email=INVITED_EMAIL, role="expert", invited_by=lead)
     return project
 
@@ -165,6 +166,7 @@ def _ingest_queries(project: Project, *, now: datetime, seed: int) -> None:
         raise RuntimeError(f"The SQL assistant's demo spans were not all stored: {result}")
     asked_before = OutboxMessage.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     record_feedback(project=project, body=msgspec.json.encode({"feedback": thumbs_down}))
+    date_ratings_as_read(project, now)
     # The analysts rated each query as they read it, the older ones before the team adopted expertloop and made its
     # queue: that feedback was routed then, into no queue. Routed now, once the seed commits, it would pull those
     # queries into weeks that ended before the project (never closed, on no meeting); seed_team's backfill from the

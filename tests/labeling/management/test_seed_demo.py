@@ -210,6 +210,80 @@ def test_each_closed_demo_week_closed_when_its_story_says(seeded, slug):
     assert told == [cycle.label for cycle in sorted(closed, key=lambda cycle: cycle.closed_at)]
 
 
+@pytest.mark.parametrize("slug", ["support-bot", "sql-assistant", "ticket-summarizer"])
+def test_each_demo_projects_set_up_is_told_when_its_team_adopted_it(seeded, slug):
+    """The redaction rules, the queues and their backfills, the datasets and the Slack endpoint were set up when the
+    team adopted expertloop (the project's creation), before its first weekly close: their rows and the audit log say
+    so, not the moment the demo was seeded, after every close. Only what the lead did this week comes after them (the
+    paused queue, backfilled since this week; the engineer's endpoint, added once the history was in)."""
+    from labeling.demo.project import SET_UP_ACTIONS
+    from labeling.models import Dataset, Queue, RedactionRuleSet, ReviewCycle, WebhookEndpoint
+
+    project = Project.objects.get(slug=slug)
+    adopted = project.created_at
+    first_close = ReviewCycle.objects.filter(project=project, status="closed").order_by("closed_at").first()
+    assert adopted < first_close.closed_at
+    set_up = AuditEvent.objects.filter(project=project, action__in=SET_UP_ACTIONS, at__lt=first_close.closed_at)
+    assert set(set_up.values_list("at", flat=True)) == {adopted}
+    lately = AuditEvent.objects.filter(project=project, action__in=SET_UP_ACTIONS).exclude(pk__in=set_up)
+    assert sorted(lately.values_list("action", "details__slug")) == (
+        [("queue.backfilled", "escalations"), ("webhook.created", None)] if slug == "support-bot" else []
+    )
+    rows = [RedactionRuleSet, Dataset, WebhookEndpoint.objects.filter(kind="slack")]
+    for model in [*rows, Queue.objects.exclude(slug="escalations")]:
+        manager = getattr(model, "objects", model)
+        assert set(manager.filter(project=project).values_list("created_at", flat=True)) <= {adopted}, model
+
+
+def test_the_sql_assistants_close_failed_when_beat_tried_it(seeded):
+    """Beat tried to close the SQL assistant's last week minutes after it ended, and failed: the week's row says so
+    (and when the sweeps try again), not the moment the demo was seeded."""
+    from labeling.demo.closes import closed_at
+    from labeling.demo.team import SQL_SLUG
+    from labeling.models import ReviewCycle
+    from labeling.rules.calendar import week_end
+
+    project = Project.objects.get(slug=SQL_SLUG)
+    failed = ReviewCycle.objects.get(project=project, failure_kind="close")
+    ended = week_end(project, failed.week)
+    assert ended < failed.failed_at <= closed_at(project, failed.week, timezone.now())
+    assert failed.failed_at < failed.next_attempt_at < timezone.now()
+
+
+@pytest.mark.parametrize("slug", ["support-bot", "sql-assistant"])
+def test_each_rating_in_the_demos_history_was_given_as_its_answer_was_read(seeded, slug):
+    """Customers and analysts rated an answer as they read it, not when the demo was seeded: the rating's moment comes
+    after its output and within the hour, the older ones before the team adopted expertloop."""
+    project = Project.objects.get(slug=slug)
+    rated = Output.objects.filter(project=project, feedback_at__isnull=False)
+    assert rated.exists()
+    for occurred_at, feedback_at in rated.values_list("occurred_at", "feedback_at"):
+        assert occurred_at <= feedback_at <= min(occurred_at + timedelta(hours=1), timezone.now()), occurred_at
+    assert rated.filter(feedback_at__lt=project.created_at).exists()
+
+
+def test_the_demos_dataset_versions_were_built_in_the_close_that_made_them(seeded, client):
+    """Each version was built by a week's close, at its moment, in the week after the closed one: its row says so
+    (created, built, the week it was built in), and the datasets page lists them in that order, not all at the moment
+    the demo was seeded."""
+    from labeling.models import DatasetVersion, ReviewCycle
+    from labeling.rules.calendar import cycle_week
+
+    project = Project.objects.get(slug="support-bot")
+    closed_at_of = dict(ReviewCycle.objects.filter(project=project, status="closed").values_list("week", "closed_at"))
+    versions = DatasetVersion.objects.filter(dataset__project=project)
+    assert versions.count() >= 2
+    for version in versions:
+        assert version.created_at == version.built_at, version
+        assert closed_at_of[version.cycle_week - WEEK] == version.built_at, version
+        assert cycle_week(project, version.built_at) == version.cycle_week, version
+    client.force_login(get_user_model().objects.get(username="engineer"))
+    page = client.get("/p/support-bot/datasets/support-answers/").content.decode()
+    first = versions.get(dataset__slug="support-answers", number=1)
+    assert first.cycle_week < cycle_week(project, timezone.now())  # built in an earlier week than this one
+    assert f"week of {first.cycle_week:%-d %b}" in page
+
+
 def test_it_seeds_a_project_with_rubric_queues_and_people(seeded):
     out = seeded
 
@@ -974,8 +1048,8 @@ def test_a_week_the_summarizer_closed_after_the_week_after_it_restated_that_week
 ):
     """The ticket summarizer's held-back week closed after the week after it, with two labels corrected meanwhile: its
     close restated the later week's pass-rate comparison, which that week's meeting page says, and the leads were
-    e-mailed that the report changed (the demo's eager Celery sent it as the seed committed; here a worker runs the
-    outbox's message)."""
+    e-mailed that the report changed, at that close's moment (the seed sent it as a worker does; the outbox's
+    message, run here as a worker, finds it sent)."""
     from django.test import Client
 
     from labeling.demo.summarizer import SUMMARIZER_SLUG
@@ -989,6 +1063,9 @@ def test_a_week_the_summarizer_closed_after_the_week_after_it_restated_that_week
     restated, held_back = claim.details["week"], claim.details["with_week"]
     later = ReviewCycle.objects.get(project=summarizer, status="closed", week=week_from_label(summarizer, restated))
     assert later.week - week_from_label(summarizer, held_back) == WEEK
+    # Sent as the held-back week's close asked for it, told at that close's moment (not when the seed committed).
+    held_back_close = ReviewCycle.objects.get(project=summarizer, week=week_from_label(summarizer, held_back))
+    assert claim.at == held_back_close.closed_at
     assert claim.details["figures"] == ["Pass rate (faithful)"] and claim.details["recipients"] == 1
     corrected = LabelRevision.objects.filter(label__item__project=summarizer, label__item__week=later.week - WEEK)
     assert corrected.exists() and not corrected.filter(answers__faithful=True).exists()  # failed at first
