@@ -771,9 +771,9 @@ def test_the_closed_meeting_page_runs_a_fixed_number_of_queries(
     cycle = closed_cycle(project, last_week)
     client.force_login(lead)
     page = url("meeting-week", project, cycle.label)
-    # session, user, project with membership, cycle, decisions (with their authors), earlier weeks' open decisions,
-    # failing cycles (for leads), the live state of the frozen agenda's items and of its flags, the rubric versions
-    # published in the week, the current rubric (whose questions explore's links read)
+    # session, user, project with membership, cycle (with the closed weeks beside it), decisions (with their authors),
+    # earlier weeks' open decisions, failing cycles (for leads), the live state of the frozen agenda's items and of its
+    # flags, the rubric versions published in the week, the current rubric (whose questions explore's links read)
     Decision.objects.create(cycle=cycle, text="One", created_by=lead)
     with django_assert_num_queries(11):
         assert client.get(page).status_code == 200
