@@ -294,7 +294,7 @@ class CycleReportView(MetricsView):
         # The week's own decisions with their status now: not frozen, a decision is marked done after its meeting.
         decisions = decisions_of(found.cycle, project=project)
         # The rubric versions published during the week, read now as the meeting page reads them (not frozen).
-        published = rubrics_published_data(project, week, cycle=found.cycle)
+        published = rubrics_published_data(project, week, cycle=found.cycle, beside=found.beside)
         if request.accepted_renderer.format == MarkdownRenderer.format:
             markdown = report_markdown(
                 report,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from django.db.models import F
+from django.db.models import Case, F, JSONField, Q, When
 from django.utils import timezone
 
 from labeling.exceptions import NotFound
@@ -56,7 +56,7 @@ from .metrics import (
     week_range,
     weeks_holding_work,
 )
-from .rubrics import questions_of, verdict_question
+from .rubrics import closed_weeks_beside, questions_of, verdict_question
 from .themes import blind_themes, week_themes
 
 TREND_WEEKS = DEFAULT_WEEKS  # the pass-rate trend's weeks (`week_range`'s default)
@@ -167,6 +167,9 @@ class WeekReport:
 
     cycle: ReviewCycle | None
     report: dict
+    # The closed cycles of the weeks before and after it, by week, read with `cycle`: what `calendar.week_span` reads
+    # beside it for the versions published in it (`rubrics.rubrics_published_data`'s `beside`).
+    beside: dict[date, ReviewCycle]
 
 
 def report_of_week(*, project: Project, week: date) -> WeekReport:
@@ -179,13 +182,33 @@ def report_of_week(*, project: Project, week: date) -> WeekReport:
     """
     if week > current_week(project):
         raise NotFound(f"Week {week_label(week)} has not started yet.")
-    cycle = cycle_of_week(project=project, week=week)
+    cycle, beside = _cycle_and_closed_beside(project, week)
     if cycle is not None and cycle.is_closed and cycle.report:
         # Served as frozen, but for how its moments are written: a report frozen or restated before they were written
         # with `Z` reads as every moment the API hands out.
-        return WeekReport(cycle=cycle, report=stored_moments_in_utc(cycle.report))
+        return WeekReport(cycle=cycle, report=stored_moments_in_utc(cycle.report), beside=beside)
     status = cycle.status if cycle else CycleStatus.OPEN
-    return WeekReport(cycle=cycle, report=build_report(project=project, week=week, status=status))
+    return WeekReport(cycle=cycle, report=build_report(project=project, week=week, status=status), beside=beside)
+
+
+def _cycle_and_closed_beside(project: Project, week: date) -> tuple[ReviewCycle | None, dict[date, ReviewCycle]]:
+    """The week's cycle (None before one is made) and the closed cycles of the weeks before and after it, by week
+    (`rubrics.closed_weeks_beside`): one query. Only the week's own frozen report is read; those beside it are left
+    in the database, as nothing reads them."""
+    rows = (
+        ReviewCycle.objects.filter(Q(week=week) | closed_weeks_beside(project, week), project=project)
+        .order_by()  # the default ordering (by project, hence its slug) would join labeling_project for nothing
+        .defer("report")
+        .annotate(own_report=Case(When(week=week, then=F("report")), output_field=JSONField()))
+    )
+    cycle, beside = None, {}
+    for row in rows:
+        if row.week == week:
+            row.report = row.own_report
+            cycle = row
+        else:
+            beside[row.week] = row
+    return cycle, beside
 
 
 def has_something_to_close(project: Project, week: date) -> bool:

@@ -106,32 +106,48 @@ def _published(before: Rubric, rubric: Rubric) -> RubricPublished | None:
     )
 
 
-def rubrics_published_in_week(project: Project, week: date, *, cycle: ReviewCycle | None) -> list[RubricPublished]:
+def rubrics_published_in_week(
+    project: Project, week: date, *, cycle: ReviewCycle | None, beside: dict[date, ReviewCycle] | None = None
+) -> list[RubricPublished]:
     """The versions published during the cycle week (`rubrics_published_between` its start and end): the one read the
     meeting page, the report's Markdown, the API's report and the digest tell a reader of the week's figures from.
     `cycle`: the week's (None before it has one); a closed week is bounded in the zone it was closed in, as its report
     reads its dates (`calendar.week_zone`), not in the one the project moved to since; any week starts where a closed
-    week before it ends (`calendar.week_span`), so that after a zone move each version is told in one week. Two
-    queries: the closed weeks beside it, the versions."""
-    start, end = calendar.week_span(project, week, cycles=_span_cycles(project, week, cycle=cycle))
+    week before it ends (`calendar.week_span`), so that after a zone move each version is told in one week. `beside`:
+    the closed cycles of the weeks before and after it, by week, as a caller read them with the week's own
+    (`closed_weeks_beside`, `report.report_of_week`); else one query reads them. One query, two without `beside`."""
+    cycles = beside if beside is not None else _span_cycles(project, week, cycle=cycle)
+    cycles = cycles | ({week: cycle} if cycle is not None else {})
+    start, end = calendar.week_span(project, week, cycles=cycles)
     return rubrics_published_between(project, start, end)
 
 
+def closed_weeks_beside(project: Project, week: date) -> Q:
+    """The cycles beside the week that `calendar.week_span` reads for it: the closed ones of the weeks before and
+    after it (`calendar.span_weeks`: none beyond the calendar's ends), a filter of ReviewCycle, for a caller to read
+    them with its own query of the week's cycle."""
+    before, _, after = calendar.span_weeks(project, week)
+    return Q(week__in=[each for each in (before, after) if each is not None], status=CycleStatus.CLOSED)
+
+
 def _span_cycles(project: Project, week: date, *, cycle: ReviewCycle | None) -> dict[date, ReviewCycle]:
-    """The cycles `calendar.week_span` reads for the week, by week: the closed ones beside it, whatever its status,
-    and its own (`cycle`, else a closed one found with them: the running week's, for `rubric_published_this_week`, as
-    the home page reads it). One query."""
-    weeks = [each for each in calendar.span_weeks(project, week) if each is not None]
-    closed = ReviewCycle.objects.filter(project=project, week__in=weeks, status=CycleStatus.CLOSED)
+    """The cycles `calendar.week_span` reads for the week, by week: the closed ones beside it
+    (`closed_weeks_beside`), whatever its status, and its own (`cycle`, else a closed one found with them: the running
+    week's, for `rubric_published_this_week`, as the home page reads it). One query."""
+    wanted = closed_weeks_beside(project, week) | Q(week=week, status=CycleStatus.CLOSED)
+    closed = ReviewCycle.objects.filter(wanted, project=project)
     cycles = {found.week: found for found in closed.only("week", "status", "closed_in_time_zone")}
     return cycles | ({week: cycle} if cycle is not None else {})
 
 
-def rubrics_published_data(project: Project, week: date, *, cycle: ReviewCycle | None) -> list[dict]:
-    """The versions published during the cycle week (`rubrics_published_in_week`) as JSON data, oldest first: what the
-    API's report gives as `rubrics_published`, and what the meeting page, the report's Markdown and the digest word
-    (`notices.rubric_published_text`). Two queries (`rubrics_published_in_week`)."""
-    return [_as_json(published) for published in rubrics_published_in_week(project, week, cycle=cycle)]
+def rubrics_published_data(
+    project: Project, week: date, *, cycle: ReviewCycle | None, beside: dict[date, ReviewCycle] | None = None
+) -> list[dict]:
+    """The versions published during the cycle week (`rubrics_published_in_week`, which reads `cycle` and `beside`) as
+    JSON data, oldest first: what the API's report gives as `rubrics_published`, and what the meeting page, the
+    report's Markdown and the digest word (`notices.rubric_published_text`). One query, two without `beside`."""
+    found = rubrics_published_in_week(project, week, cycle=cycle, beside=beside)
+    return [_as_json(published) for published in found]
 
 
 def _as_json(published: RubricPublished) -> dict:

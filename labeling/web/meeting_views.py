@@ -212,7 +212,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "agreement_chart": charts.agreement_chart(report.get("agreement") or []),
         # A version published during the week splits its labels: figures from before and after it may read other
         # questions, which the lead reading them must know (the labeling screen tells the experts alike).
-        "rubrics_published": rubrics_published_data(project, week, cycle=cycle),
+        "rubrics_published": rubrics_published_data(project, week, cycle=cycle, beside=found.beside),
         "agenda": _agenda(
             project, report, cycle if is_closed else None, blind=labels_blind(membership), questions_now=questions_now
         ),
@@ -284,7 +284,7 @@ def meeting_markdown(request: HttpRequest, slug: str, week_label: str) -> HttpRe
         decisions_of(found.cycle, project=project),
         min_theme_failures=theme_metrics.MIN_DOCUMENTS,
         time_zone=calendar.week_zone(project, found.cycle),
-        rubrics_published=rubrics_published_data(project, week, cycle=found.cycle),
+        rubrics_published=rubrics_published_data(project, week, cycle=found.cycle, beside=found.beside),
     )
     response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-{week_label}.md"'

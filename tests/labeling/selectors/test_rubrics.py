@@ -7,6 +7,7 @@ import pytest
 from labeling.exceptions import NotFound
 from labeling.models import CycleStatus, Queue, ReviewCycle, Rubric
 from labeling.rules import calendar
+from labeling.selectors.report import report_of_week
 from labeling.selectors.rubrics import answered_keys, published_version, rubric_version, rubrics_published_data
 from labeling.services import assignment
 from labeling.services.rubrics import publish_rubric
@@ -123,3 +124,43 @@ def test_after_a_zone_move_a_version_is_told_in_one_week_of_a_closed_week_and_th
     ]
 
     assert sorted(told) == [[], [2]]
+
+
+@pytest.mark.parametrize("later_closed", [False, True], ids=["later-open", "later-closed"])
+def test_a_weeks_report_reads_the_closed_weeks_beside_it_as_the_versions_published_in_it_do(
+    project, monkeypatch, later_closed
+):
+    """The meeting page and the API read the closed weeks beside a week with its cycle (`report_of_week`'s `beside`):
+    after a zone move each version is told in the week it is told in when read without them, in exactly one, and the
+    week's own frozen report is the one served."""
+    monkeypatch.setattr("django.utils.timezone.now", lambda: datetime(2026, 12, 2, 12, tzinfo=UTC))
+    project.time_zone = "UTC"
+    project.save(update_fields=["time_zone"])
+    closed_week = calendar.cycle_week(project, datetime(2026, 11, 18, 12, tzinfo=UTC))
+    ReviewCycle.objects.create(
+        project=project, week=closed_week, status=CycleStatus.CLOSED, report={"mark": "A"}, closed_in_time_zone="UTC"
+    )
+    publish_rubric(project=project, questions=QUESTIONS)
+    v2 = publish_rubric(project=project, questions=V2_QUESTIONS)
+    Rubric.objects.filter(pk=v2.pk).update(created_at=datetime(2026, 11, 22, 20, tzinfo=UTC))
+    Rubric.objects.filter(version=1).update(created_at=datetime(2026, 11, 1, tzinfo=UTC))
+    project.time_zone = "Pacific/Auckland"  # the week after, drawn here, would start in the closed week's end
+    project.save(update_fields=["time_zone"])
+    if later_closed:
+        ReviewCycle.objects.create(
+            project=project,
+            week=closed_week + timedelta(days=7),
+            status=CycleStatus.CLOSED,
+            report={"mark": "B"},
+            closed_in_time_zone="Pacific/Auckland",
+        )
+
+    told = []
+    for week in (closed_week - timedelta(days=7), closed_week, closed_week + timedelta(days=7)):
+        found = report_of_week(project=project, week=week)
+        published = rubrics_published_data(project, week, cycle=found.cycle, beside=found.beside)
+        assert published == rubrics_published_data(project, week, cycle=found.cycle)
+        told.append([version["version"] for version in published])
+
+    assert told == [[], [2], []]
+    assert report_of_week(project=project, week=closed_week).report == {"mark": "A"}

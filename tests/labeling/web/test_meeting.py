@@ -771,18 +771,17 @@ def test_the_closed_meeting_page_runs_a_fixed_number_of_queries(
     cycle = closed_cycle(project, last_week)
     client.force_login(lead)
     page = url("meeting-week", project, cycle.label)
-    # session, user, project with membership, cycle, decisions (with their authors), earlier weeks' open decisions,
-    # failing cycles (for leads), the live state of the frozen agenda's items and of its flags, the closed weeks beside
-    # it and the rubric versions published in the week (`calendar.week_span`: after a zone move each version is told
-    # in one week), the current rubric (whose questions explore's links read)
+    # session, user, project with membership, cycle (with the closed weeks beside it), decisions (with their authors),
+    # earlier weeks' open decisions, failing cycles (for leads), the live state of the frozen agenda's items and of its
+    # flags, the rubric versions published in the week, the current rubric (whose questions explore's links read)
     Decision.objects.create(cycle=cycle, text="One", created_by=lead)
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(11):
         assert client.get(page).status_code == 200
     for number in range(5):
         Decision.objects.create(
             cycle=cycle, text=f"More {number}", created_by=_member(project, f"lead{number}", "lead")
         )
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(11):
         assert client.get(page).status_code == 200
 
 

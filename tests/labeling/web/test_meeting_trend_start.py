@@ -15,9 +15,9 @@ from tests.helpers.metrics import store_week
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
 
-def test_a_young_projects_pass_rate_trend_starts_at_its_first_week(client, api, project, lead, rubric):
+def test_a_young_projects_pass_rate_trend_starts_at_its_first_week(client, api, project, lead, rubric, this_week):
     created_weeks_ago(project, 2)
-    week = calendar.current_week(project)
+    week = this_week
     first = calendar.cycle_week(project, project.created_at)
     queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
     store_week(project, queue, first, passes=3, n=4, labels=8)
