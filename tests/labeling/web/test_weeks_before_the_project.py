@@ -54,6 +54,7 @@ def test_a_lead_is_told_on_the_project_page_of_weeks_before_the_project_no_close
     assert "and is not closed (nor is 1 later week before the project)." in text
     assert "Weeks before the project never close by themselves: their figures go into no report" in text
     assert f'href="/p/{project.slug}/meeting/{week_label(oldest)}/#close-week"' in notice
+    assert 'id="close-week"' in client.get(f"/p/{project.slug}/meeting/{week_label(oldest)}/").content.decode()
 
 
 def test_a_lead_reads_it_on_the_home_page_card_of_that_project_only(client, project, lead, other_project, history):
