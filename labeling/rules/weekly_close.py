@@ -91,13 +91,21 @@ def first_week_beat_closes(*, created: date, latest_closed: date | None, last_en
     return max(created, latest_closed + timedelta(days=7)) if latest_closed is not None else last_ended
 
 
+def left_to_a_lead(week: date, *, created: date) -> bool:
+    """Is the week one beat never closes, whatever else closed: a week before the one the project was created in
+    (`created`), so imported history does not get a close and a digest per week? One holding review items (outputs
+    sent with older dates, routed later) keeps its figures out of any report until a lead closes it from its meeting
+    page; its gold and dataset rows do not wait for it. Leads are told of those not closed (`selectors.home`)."""
+    return week < created
+
+
 def beat_closes(week: date, *, created: date, last_due: date, latest_closed: date | None, failed: bool) -> bool:
     """Does beat's sweep close the week by itself, now or once it is due (`services.cycles.due_weeks` asks it of each
     failed close it would retry, the selectors of each week over and not closed)? Not a week before the project's
     first (`created`); a failed close of any later week that is due is retried (with backoff), whichever weeks
     closed after it; any other week from `first_week_beat_closes` on, read at the last due week, and a week not yet
     due. A week it does not close stays open until a lead closes it from its meeting page."""
-    if week < created:
+    if left_to_a_lead(week, created=created):
         return False
     if week > last_due or failed:
         return True

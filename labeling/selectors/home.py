@@ -2,22 +2,26 @@
 
 Experts (and leads, who label too) see their queues' counts from `work.queues_for_labeler_in`, the selector
 behind the project's own page, so both pages always agree. Leads and admins see the cases waiting for adjudication
-(`gold.waiting_for_adjudication`) and where the weekly close stands (`rules.weekly_close`); engineers the newest
-ready dataset version, and a rubric version published in the running week. Three queries at most, however many
-projects: the projects with their counts, the queues of the projects the user labels in, the cycles of the projects
-they manage; and a fourth in a week one of those published a rubric version, for what it changed.
+(`gold.waiting_for_adjudication`), where the weekly close stands (`rules.weekly_close`) and the weeks before the
+project holding review items no close has read (`weeks_left_to_a_lead`, which the project page reads too); engineers
+the newest ready dataset version, and a rubric version published in the running week. Three queries at most, however
+many projects: the projects with their counts, the queues of the projects the user labels in, the cycles of the
+projects they manage; a fourth in a week one of those published a rubric version, for what it changed, and another
+when one of those holds outputs sent with dates before it was created, for its weeks before the project.
 """
 
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from labeling.models import (
+    CycleStatus,
     DatasetVersion,
+    Item,
     Membership,
     Output,
     Project,
@@ -30,7 +34,14 @@ from labeling.models import (
 )
 from labeling.rules import calendar
 from labeling.rules.access import LABELING_ROLES, MANAGING_ROLES, operator_permission_held
-from labeling.rules.weekly_close import CYCLE_FIELDS, FAILED_CLOSE, CloseStatus, close_status, weeks_to_read
+from labeling.rules.weekly_close import (
+    CYCLE_FIELDS,
+    FAILED_CLOSE,
+    CloseStatus,
+    close_status,
+    left_to_a_lead,
+    weeks_to_read,
+)
 
 from . import projects_of_user
 from .gold import waiting_for_adjudication
@@ -52,6 +63,26 @@ class RubricThisWeek:
     week: str  # the running week's label: its meeting page says what the version changed
 
 
+@dataclass(frozen=True)
+class WeeksLeftToALead:
+    """A project's weeks before it was created (`rules.weekly_close.left_to_a_lead`) holding review items, none of
+    them closed: (week, its items) each, oldest first, the one a lead is sent to close."""
+
+    weeks: tuple[tuple[date, int], ...]
+
+    @property
+    def week(self) -> date:
+        return self.weeks[0][0]
+
+    @property
+    def items(self) -> int:
+        return self.weeks[0][1]
+
+    @property
+    def later_weeks(self) -> int:
+        return len(self.weeks) - 1
+
+
 @dataclass
 class ProjectAtHome:
     project: Project
@@ -59,6 +90,7 @@ class ProjectAtHome:
     queues: list[Queue] = field(default_factory=list)  # labeling roles: annotated as queues_for_labeler does
     to_adjudicate: int | None = None  # managing roles
     close: CloseStatus | None = None  # managing roles
+    left_to_a_lead: WeeksLeftToALead | None = None  # managing roles; None too while no such week holds items
     # Managing roles: a version published in the running week, whose figures then read two versions' labels.
     rubric_this_week: RubricThisWeek | None = None
     newest_version: NewestVersion | None = None  # engineers; None too while no version is ready
@@ -106,8 +138,11 @@ def home_projects(user, rows: list[Project], *, now: datetime | None = None) -> 
             entry.to_adjudicate = entry.project.to_adjudicate
             entry.close = close_status(entry.project, cycles[entry.project.pk], now)
         published = _rubrics_published_this_week([entry.project for entry in managed], now, cycles=cycles)
+        # Only a project sent outputs dated before it was created can hold items in weeks before it.
+        left = weeks_left_to_a_lead([entry.project for entry in managed if entry.project.sent_before_created])
         for entry in managed:
             entry.rubric_this_week = published.get(entry.project.pk)
+            entry.left_to_a_lead = left.get(entry.project.pk)
     for entry in home:
         if entry.engineers and entry.project.newest_version_number is not None:
             entry.newest_version = NewestVersion(
@@ -116,6 +151,27 @@ def home_projects(user, rows: list[Project], *, now: datetime | None = None) -> 
                 built_at=entry.project.newest_version_built_at,
             )
     return home
+
+
+def weeks_left_to_a_lead(projects: list[Project]) -> dict[int, WeeksLeftToALead]:
+    """By project id, the weeks of each project that beat never closes (`rules.weekly_close.left_to_a_lead`) holding
+    review items and not closed; a project without any is absent. One query, none for no project."""
+    if not projects:
+        return {}
+    created = {project.pk: calendar.cycle_week(project, project.created_at) for project in projects}
+    # `left_to_a_lead` as a filter (the weeks before the one created in), by queue: the items' (queue, week) index.
+    wanted = Q()
+    for project_id, week in created.items():
+        wanted |= Q(queue__project_id=project_id, week__lt=week)
+    closed = ReviewCycle.objects.filter(
+        project_id=OuterRef("project_id"), week=OuterRef("week"), status=CycleStatus.CLOSED
+    )
+    weeks: dict[int, list[tuple[date, int]]] = defaultdict(list)
+    rows = Item.objects.filter(wanted).exclude(Exists(closed)).values("project_id", "week").annotate(items=Count("pk"))
+    for row in rows.order_by("project_id", "week"):
+        if left_to_a_lead(row["week"], created=created[row["project_id"]]):
+            weeks[row["project_id"]].append((row["week"], row["items"]))
+    return {project_id: WeeksLeftToALead(weeks=tuple(found)) for project_id, found in weeks.items()}
 
 
 def _rubrics_published_this_week(
@@ -153,7 +209,8 @@ def _rubrics_published_this_week(
 def _projects(user) -> QuerySet[Project]:
     """`projects_of_user` with the user's role, outputs received, the cases waiting for adjudication, the newest
     ready dataset version and the newest rubric version's number and publishing: correlated subqueries, so one query
-    without a GROUP BY over the projects' outputs."""
+    without a GROUP BY over the projects' outputs. `sent_before_created`: whether it holds outputs dated before it was
+    created, which alone can put items in weeks before it (`weeks_left_to_a_lead`): one probe of an index."""
     project = OuterRef("pk")
     rubric = Rubric.objects.filter(project=project).order_by("-version")
     newest = DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY).order_by(
@@ -169,6 +226,7 @@ def _projects(user) -> QuerySet[Project]:
         newest_version_built_at=Subquery(newest.values("built_at")[:1]),
         newest_rubric_at=Subquery(rubric.values("created_at")[:1]),
         newest_rubric_version=Subquery(rubric.values("version")[:1]),
+        sent_before_created=Exists(Output.objects.filter(project=project, occurred_at__lt=OuterRef("created_at"))),
     )
 
 

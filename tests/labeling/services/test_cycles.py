@@ -840,6 +840,31 @@ def test_work_that_arrives_for_a_closed_week_is_resolved_at_the_next_close_and_c
     assert not QualityMetric.objects.filter(project=project, week=WEEK + timedelta(days=7)).exists()
 
 
+def test_a_week_before_the_project_beat_leaves_open_still_has_its_gold_and_dataset_rows_from_the_projects_close(
+    project, week_of_labels
+):
+    """Labeled items in a week before the project (outputs sent with older dates, routed later): beat never closes
+    that week, yet the project's own close resolves their gold (every stale item up to the week it closes) and builds
+    them into the datasets (every complete item, whatever its week). Only that week's report waits for a lead to close
+    it, which the project and home pages tell its leads (tests/labeling/web/test_weeks_before_the_project.py)."""
+    type(project).objects.filter(pk=project.pk).update(created_at=datetime(2026, 11, 18, tzinfo=UTC))
+    project.refresh_from_db()
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    now = datetime(2026, 11, 25, 9, tzinfo=UTC)
+    assert not Resolution.objects.filter(item__week=WEEK).exists()  # the task enqueued on commit never ran here
+
+    swept = []
+    while due := cycles.due_weeks(now):
+        [(project_id, week)] = due
+        swept.append(week)
+        cycles.close_week(project_id=project_id, week=week, now=now)
+
+    assert swept == [date(2026, 11, 16)]  # the week the project was created in, not WEEK before it
+    assert Resolution.objects.filter(item__week=WEEK).count() == 10
+    assert DatasetVersion.objects.get(dataset=dataset).row_count == 8  # the two ties wait for a lead
+    assert not ReviewCycle.objects.filter(project=project, week=WEEK, status=CycleStatus.CLOSED).exists()
+
+
 def test_the_digest_names_the_week_it_calls_this_week(project, week_of_labels, django_capture_on_commit_callbacks):
     """ "Your week after 2026-W46 … This week in Support bot: 0 items waiting" left the reader to work out which week
     "this week" is (the digest of a week closed late is sent weeks after it): it says the running week's ISO label."""

@@ -1,0 +1,107 @@
+"""Weeks before the project holding review items (outputs sent with older dates, then routed, say by late feedback):
+beat never closes one (`rules.weekly_close.left_to_a_lead`), so their leads are told on the project page and the
+home page's card, with a link to the oldest one's meeting page, where the close-by-hand button is. Gold and datasets
+do not wait for such a close (an item's gold is resolved when it completes, datasets take every complete item): its
+figures do, which only its close freezes into a report.
+"""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from labeling.models import Item, Project, ReviewCycle, week_label
+from labeling.rules.calendar import cycle_week
+from tests.factories import MembershipFactory
+from tests.helpers.labeling import label_outputs, make_items
+
+NOTICE = "weeks-before-the-project"
+
+
+def card(page: str, slug: str) -> str:
+    return re.search(rf'data-project="{slug}".*?</section>', page, re.S).group(0)
+
+
+@pytest.fixture
+def history(project):
+    """The project created 30 days ago; before it, a week of two labeled items, a week of one open item, and a week
+    of one item a lead closed already. Returns the two unclosed weeks, oldest first."""
+    now = timezone.now()
+    Project.objects.filter(pk=project.pk).update(created_at=now - timedelta(days=30))
+    project.refresh_from_db()
+    closed, oldest, later = (cycle_week(project, now - timedelta(days=days)) for days in (120, 100, 70))
+    label_outputs(project, 1, occurred_at=now - timedelta(days=120))
+    make_items(project, 1, occurred_at=now - timedelta(days=100))
+    label_outputs(project, 2, occurred_at=now - timedelta(days=70))
+    ReviewCycle.objects.create(project=project, week=closed, status="closed", closed_at=now)
+    assert sorted(Item.objects.values_list("week", flat=True)) == [closed, oldest, later, later]
+    assert later < cycle_week(project, project.created_at)
+    return oldest, later
+
+
+def test_a_lead_is_told_on_the_project_page_of_weeks_before_the_project_no_close_reads(client, project, lead, history):
+    oldest, _ = history
+    client.force_login(lead)
+
+    page = client.get(f"/p/{project.slug}/").content.decode()
+
+    [notice] = re.findall(
+        r'<p class="notice weeks-before-the-project" id="weeks-before-the-project">(.*?)</p>', page, re.S
+    )
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", notice)).strip()
+    assert text.startswith(f"The week of {oldest:%b} {oldest.day}, before the project was created, holds 1 review item")
+    assert "and is not closed (nor is 1 later week before the project)." in text
+    assert "Weeks before the project never close by themselves: their figures go into no report" in text
+    assert f'href="/p/{project.slug}/meeting/{week_label(oldest)}/#close-week"' in notice
+    assert 'id="close-week"' in client.get(f"/p/{project.slug}/meeting/{week_label(oldest)}/").content.decode()
+
+
+def test_a_lead_reads_it_on_the_home_page_card_of_that_project_only(client, project, lead, other_project, history):
+    oldest, later = history
+    MembershipFactory(project=other_project, user=lead, role="lead")
+    ReviewCycle.objects.create(project=project, week=oldest, status="closed", closed_at=timezone.now())
+    client.force_login(lead)
+
+    page = client.get("/").content.decode()
+
+    support = card(page, "support-bot")
+    assert f"The week of {later:%b} {later.day}, before the project was created, holds 2 review items" in support
+    assert "later week" not in support
+    assert f'href="/p/{project.slug}/meeting/{week_label(later)}/#close-week"' in support
+    assert NOTICE not in card(page, "sql-assistant")
+
+
+def test_nothing_is_said_once_those_weeks_are_closed(client, project, lead, history):
+    for week in history:
+        ReviewCycle.objects.create(project=project, week=week, status="closed", closed_at=timezone.now())
+    client.force_login(lead)
+
+    assert NOTICE not in client.get(f"/p/{project.slug}/").content.decode()
+
+
+def test_an_expert_is_not_told(client, project, expert, lead, other_project, history):
+    """Experts see no weekly close on either page: closing is a lead's."""
+    MembershipFactory(project=other_project, user=expert, role="expert")
+    client.force_login(expert)
+
+    assert NOTICE not in client.get(f"/p/{project.slug}/").content.decode()
+    assert NOTICE not in client.get("/").content.decode()
+
+
+def test_the_home_page_reads_those_weeks_in_one_query_however_many_projects_hold_them(
+    client, project, lead, other_project, history, django_assert_num_queries
+):
+    """Only a project holding outputs sent with dates before it was created asks (the projects' query says which):
+    one query for all of them."""
+    MembershipFactory(project=other_project, user=lead, role="lead")
+    now = timezone.now()
+    Project.objects.filter(pk=other_project.pk).update(created_at=now - timedelta(days=30))
+    label_outputs(other_project, 1, occurred_at=now - timedelta(days=70))
+    client.force_login(lead)
+
+    # session, user, projects with their counts, the lead's queues, the cycles, the weeks before the projects
+    with django_assert_num_queries(6):
+        page = client.get("/").content.decode()
+
+    assert NOTICE in card(page, "support-bot") and NOTICE in card(page, "sql-assistant")
