@@ -437,8 +437,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("OUTBOX_SWEEP_SECONDS", default=5),
         "options": {"expires": env_int("OUTBOX_SWEEP_SECONDS", default=5)},
     },
-    # Hourly: the Parquet/hf files of superseded versions nobody downloaded lately, and the directories of versions
-    # deleted without their on-commit cleanup running.
+    # Hourly: the Parquet/hf files of superseded versions nobody downloaded lately, the directories of versions
+    # deleted without their on-commit cleanup running, and the temporary files of renders that died.
     "sweep-version-files": {
         "task": "labeling.sweep_version_files",
         "schedule": crontab(minute=45),

@@ -5,6 +5,7 @@ from datetime import date
 from celery import shared_task
 
 from labeling.services import routing
+from labeling.services.version_files import RENDER_TIME_LIMIT
 
 
 @shared_task(name="labeling.route_outputs", acks_late=True, time_limit=300, soft_time_limit=240)
@@ -52,7 +53,12 @@ def build_dataset(dataset_id: int, full: bool = False) -> int | None:
     return version.number if version else None
 
 
-@shared_task(name="labeling.render_version_files", acks_late=True, time_limit=3600, soft_time_limit=3500)
+@shared_task(
+    name="labeling.render_version_files",
+    acks_late=True,
+    time_limit=int(RENDER_TIME_LIMIT.total_seconds()),  # the sweep of dead renders' files relies on it
+    soft_time_limit=int(RENDER_TIME_LIMIT.total_seconds()) - 100,
+)
 def render_version_files(version_id: int) -> list[str]:
     """Render a ready version's Parquet and Hugging Face files once (idempotent: current files are kept)."""
     from labeling.services.version_files import render_version_files as render
@@ -62,11 +68,11 @@ def render_version_files(version_id: int) -> list[str]:
 
 @shared_task(name="labeling.sweep_version_files", time_limit=600, soft_time_limit=540)
 def sweep_version_files() -> int:
-    """Delete the files of superseded versions nobody downloaded lately, and the directories of versions that no
-    longer exist; return how many files and directories went."""
-    from labeling.services.version_files import sweep_orphan_directories, sweep_superseded_files
+    """Delete the files of superseded versions nobody downloaded lately, the directories of versions that no longer
+    exist, and the temporary files of renders that died; return how many files and directories went."""
+    from labeling.services.version_files import sweep_dead_renders, sweep_orphan_directories, sweep_superseded_files
 
-    return len(sweep_superseded_files()) + len(sweep_orphan_directories())
+    return len(sweep_superseded_files()) + len(sweep_orphan_directories()) + len(sweep_dead_renders())
 
 
 @shared_task(name="labeling.close_week", acks_late=True, time_limit=3600, soft_time_limit=3500)

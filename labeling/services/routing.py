@@ -159,7 +159,12 @@ class _AnswerHasPhrase(Func):
 
 
 def rule_filter(rule: dict) -> Q:
-    """The (validated) rule as a filter on Output: on PostgreSQL it selects exactly what rule_matches accepts."""
+    """The (validated) rule as a filter on Output, for PostgreSQL only: it selects exactly what rule_matches accepts.
+
+    Its SQL is PostgreSQL's own: `text_any` reads the answer's strings with `jsonb_path_query` and lowers both sides
+    with the ICU root collation `und-x-icu` (Python's `str.lower`, which SQLite has no way to apply), and tags and
+    metadata compare as jsonb (`@>`, `->`). So its one caller, `preview_rule`, uses it only on PostgreSQL and walks
+    the same window with rule_matches in Python elsewhere."""
     nothing = Q(pk__in=[])
     condition = Q()
     if "tags_any" in rule:

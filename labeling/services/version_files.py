@@ -16,7 +16,11 @@ columns: a render that read the version before it widened does not mark its file
   row lock, only if the version is still ready and still has the `rubric_versions` it was rendered from, it is moved
   over its name with `os.replace` (a reader sees the old file or the new one, never half of one) and the row records
   the name, size and SHA-256. A render that loses (an erasure withdrew the version, or a newer render of a widened
-  version recorded a file of the same name) deletes only its temporary file, never a file someone recorded.
+  version recorded a file of the same name) deletes only its temporary file, never a file someone recorded. A render
+  killed before it moves its file (a worker OOM-killed, a deploy's restart, the task's hard time limit) leaves its
+  temporary file behind: the beat sweep (`sweep_dead_renders`) deletes it once it was last written longer ago than
+  `RENDER_TIME_LIMIT`, the limit past which no render runs, so a render in progress never loses its file. The row
+  stays pending; the redelivered task, or the next download once the request looks lost, renders it again.
 - **Erasure.** `discard_files` deletes a withdrawn version's rows here and, once the erasure commits, its directory.
 - **Disk.** A version's files cost more disk than its rows (~62 MB against ~20 MB a week at W4's size: bench/README.md),
   and superseded versions are seldom downloaded. The beat sweep (`sweep_superseded_files`) deletes the files of every
@@ -60,6 +64,10 @@ STALE_REQUEST = timedelta(minutes=15)
 # A download records when it was served at most once this often: the sweep needs days, not a write per download.
 SERVED_GRAIN = timedelta(hours=1)
 DIRECTORY = "datasets"
+# The render task's hard time limit (tasks.py): a worker kills a render past it, so a temporary file written longer
+# ago than this belongs to a render that died.
+RENDER_TIME_LIMIT = timedelta(hours=1)
+TEMPORARY_SUFFIX = ".part"
 
 
 def version_directory(version_id: int) -> str:
@@ -300,7 +308,7 @@ def write_beside(name: str, chunks: Iterable[bytes]) -> tuple[Path, int, str]:
     of what was written."""
     path = Path(default_storage.path(name))
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
     digest, size = hashlib.sha256(), 0
     try:
         with os.fdopen(descriptor, "wb") as out:
@@ -386,6 +394,34 @@ def sweep_orphan_directories() -> list[int]:
     if orphans:
         logger.info("Deleted the file directories of %d deleted dataset versions", len(orphans))
     return orphans
+
+
+def sweep_dead_renders(*, now: datetime | None = None) -> list[str]:
+    """Delete the temporary files renders left in `datasets/<version id>` when they died before moving them into
+    place; return their storage names. Only files last written longer ago than `RENDER_TIME_LIMIT` go: a render still
+    running is younger than its time limit, and so is every write to its file."""
+    now = now or timezone.now()
+    root = Path(default_storage.path(DIRECTORY))
+    if not root.is_dir():
+        return []
+    dead_before = (now - RENDER_TIME_LIMIT).timestamp()
+    swept, size = [], 0
+    for directory in sorted(root.iterdir()):
+        if not (directory.is_dir() and directory.name.isdigit()):
+            continue
+        for path in sorted(directory.glob(f".*{TEMPORARY_SUFFIX}")):
+            try:
+                written = path.stat()
+                if written.st_mtime >= dead_before:
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue  # moved into place or deleted with its directory meanwhile
+            swept.append(f"{version_directory(int(directory.name))}/{path.name}")
+            size += written.st_size
+    if swept:
+        logger.info("Deleted %d temporary files of dead renders (%.1f MB)", len(swept), size / 1e6)
+    return swept
 
 
 def _delete_directory(name: str) -> None:
