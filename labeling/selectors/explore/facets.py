@@ -16,17 +16,16 @@ from labeling.models import (
 )
 from labeling.rules.calendar import day_start
 from labeling.rules.explore import (
-    AS_STORED,
     DEFAULT_SORT,
     MAX_VALUE_CHARS,
     ExploreFilter,
+    has_working_link,
     is_double,
     metadata_text,
     most_common,
     pair_fits,
     shown_value,
     tags_of,
-    value_fits,
 )
 
 from ..metrics import first_week_of_the_project
@@ -167,17 +166,6 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
     return Summary(
         total=total, sample=len(sample), facets=facets, histograms=histograms, sort=spec.sort, verdicts=verdicts
     )
-
-
-def has_working_link(parameter: str, key: str, value: str) -> bool:
-    """Whether a facet lists the value: its filter (`rules.explore.facet_filter`) is one the parser takes, a metadata
-    value measured as its `key:value` filter writes it (`pair_fits`), a model or tag as its quoted form where spaces at
-    its ends count (`value_fits`)."""
-    if parameter == "meta":
-        return pair_fits(key, value)
-    if parameter in AS_STORED:
-        return value_fits(value)
-    return is_category(value)
 
 
 def is_category(value: str) -> bool:
