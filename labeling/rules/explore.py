@@ -165,13 +165,14 @@ def facet_filter(parameter: str, key: str, value: str) -> str:
 def has_working_link(parameter: str, key: str, value: str) -> bool:
     """Whether a link to the value (`facet_filter`) is a filter the parser takes: a metadata value measured as its
     `key:value` filter writes it (`pair_fits`), a model, tag or other value matched as stored as its quoted form
-    where spaces at its ends count (`value_fits`). The one rule of what explore's facets list and what "what changed"
-    picks as a slice (a metadata key's median by its `has_meta` link)."""
+    where spaces at its ends count (`value_fits`), any other as the parser measures it, whole (a gold answer's
+    `key:answer`). The one rule of what explore's facets list and what "what changed" picks as a slice (a metadata
+    key's median by its `has_meta` link)."""
     if parameter == "meta":
         return pair_fits(key, value)
     if parameter in AS_STORED:
         return value_fits(value)
-    return len(value) <= MAX_VALUE_CHARS
+    return len(facet_filter(parameter, key, value)) <= MAX_VALUE_CHARS
 
 
 YES_NO = QUERY_BOOLEANS  # comment, labeled, disagree, flagged, has_event

@@ -169,7 +169,8 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
 
 
 def is_category(value: str) -> bool:
-    """Whether a facet lists the value: one a filter can take (at most MAX_VALUE_CHARS), not a long text."""
+    """Whether a metadata text is counted as a value at all (at most MAX_VALUE_CHARS), not a long text; whether a
+    facet lists it is `rules.explore.has_working_link`'s rule."""
     return len(value) <= MAX_VALUE_CHARS
 
 
