@@ -162,6 +162,19 @@ def facet_filter(parameter: str, key: str, value: str) -> str:
     return typed_value(value) if parameter in AS_STORED else value
 
 
+def has_working_link(parameter: str, key: str, value: str) -> bool:
+    """Whether a link to the value (`facet_filter`) is a filter the parser takes: a metadata value measured as its
+    `key:value` filter writes it (`pair_fits`), a model, tag or other value matched as stored as its quoted form
+    where spaces at its ends count (`value_fits`), any other as the parser measures it, whole (a gold answer's
+    `key:answer`). The one rule of what explore's facets list and what "what changed" picks as a slice (a metadata
+    key's median by its `has_meta` link)."""
+    if parameter == "meta":
+        return pair_fits(key, value)
+    if parameter in AS_STORED:
+        return value_fits(value)
+    return len(facet_filter(parameter, key, value)) <= MAX_VALUE_CHARS
+
+
 YES_NO = QUERY_BOOLEANS  # comment, labeled, disagree, flagged, has_event
 THEME = re.compile(r"(\d{4})-W(\d{2})\.(\d{1,2})", re.ASCII)  # `theme_key`'s format: a week label, a dot, a rank
 

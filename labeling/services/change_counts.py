@@ -15,7 +15,7 @@ from django.db.models.fields.json import KeyTransform
 from labeling.metrics import changes as tests
 from labeling.metrics.changes import Tally
 from labeling.models import ChangeDimension, Item, Output, Project, UsageEvent
-from labeling.rules.explore import MAX_VALUE_CHARS, NUMBER_MAX_SQL, tags_of
+from labeling.rules.explore import NUMBER_MAX_SQL, has_working_link, tags_of
 from labeling.rules.gold import gold_answer, output_verdict
 from labeling.selectors.rubrics import verdict_question
 
@@ -23,7 +23,6 @@ METADATA_KEY_MIN_SHARE = 0.05  # a key on fewer outputs describes a corner, not 
 MAX_METADATA_KEYS = 20
 MAX_VALUES_PER_KEY = 30  # an id-like key (an order number) has no value worth a slice: its top values stay tiny
 MAX_SLICES = 50  # models, tags, event names
-MAX_SLICE_CHARS = MAX_VALUE_CHARS  # the explore filter's longest value; the stored field's length
 
 
 @dataclass(frozen=True)
@@ -72,8 +71,8 @@ def week_counts(project: Project, window: WeekWindow) -> tests.WeekCounts:
         counts.lengths = _output_lengths(outputs)
         categorical, numeric = _metadata_tallies(outputs, counts.outputs.total())
         counts.slices = [
-            *((ChangeDimension.MODEL, "", value, tally) for value, tally in top_slices(models)),
-            *((ChangeDimension.TAG, "", value, tally) for value, tally in top_slices(_tag_tallies(outputs))),
+            *((ChangeDimension.MODEL, "", value, tally) for value, tally in top_slices(models, "model")),
+            *((ChangeDimension.TAG, "", value, tally) for value, tally in top_slices(_tag_tallies(outputs), "tag")),
             *((ChangeDimension.METADATA, key, value, tally) for (key, value), tally in sorted(categorical.items())),
         ]
         counts.numbers = _numeric_values(outputs, numeric)
@@ -86,13 +85,14 @@ def week_counts(project: Project, window: WeekWindow) -> tests.WeekCounts:
     if tests.baseline_of(counts.events):
         everything = Tally(outputs=counts.events)
         counts.event_volume_baseline = volume_baseline(window, UsageEvent.objects.filter(project=project), everything)
-        counts.event_names = top_slices(names)
+        counts.event_names = top_slices(names, "event")
     return counts
 
 
-def top_slices(tallies: dict[str, Tally]) -> list[tuple[str, Tally]]:
-    """The MAX_SLICES most frequent slices (ties by name), without values too long to filter by."""
-    fitting = [(value, tally) for value, tally in tallies.items() if len(value) <= MAX_SLICE_CHARS]
+def top_slices(tallies: dict[str, Tally], parameter: str) -> list[tuple[str, Tally]]:
+    """The MAX_SLICES most frequent slices (ties by name) of those whose link, explore's `parameter` (model, tag,
+    event), is a filter the page takes (`has_working_link`): one it would refuse is no slice, nor takes a place."""
+    fitting = [(value, tally) for value, tally in tallies.items() if has_working_link(parameter, "", value)]
     return sorted(fitting, key=lambda pair: (-pair[1].total(), pair[0]))[:MAX_SLICES]
 
 
@@ -211,14 +211,22 @@ def chosen_metadata(rows: list[tuple], total: int) -> tuple[dict[tuple[str, str]
     for (key, _), key_total in kind_totals.items():
         presence[key] += key_total
     least = METADATA_KEY_MIN_SHARE * total
+
+    def has_slice_with_link(key: str) -> bool:
+        # A key takes a place when a slice of it can have a working link: its median (`has_meta=key`) when its
+        # numbers are compared, or a value of it (`meta=key:value`, at least the key and its colon). A pair's key
+        # is quoted where `has_meta`'s is not (a colon in it): it can fit there and in no pair.
+        numbers_compared = kind_totals.get((key, "number"), 0) >= least
+        return has_working_link("meta", key, "") or numbers_compared and has_working_link("has_meta", "", key)
+
     keys = sorted(
-        (key for key, count in presence.items() if count >= least and len(key) <= MAX_SLICE_CHARS),
+        (key for key, count in presence.items() if count >= least and has_slice_with_link(key)),
         key=lambda key: (-presence[key], key),
     )[:MAX_METADATA_KEYS]
     chosen = set(keys)
     categorical: dict[tuple[str, str], Tally] = defaultdict(Tally)
     for slot, key, kind_name, value, n, rated, down, _ in rows:
-        if key in chosen and kind_name == "text" and len(value) <= MAX_SLICE_CHARS:
+        if key in chosen and kind_name == "text" and has_working_link("meta", key, value):
             if kind_totals[(key, "text")] >= least:
                 categorical[(key, value)].add(slot, n, rated, down)
     numeric = sorted(key for key in keys if kind_totals.get((key, "number"), 0) >= least)

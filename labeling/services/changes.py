@@ -15,8 +15,9 @@ the minimum effects are in `labeling.metrics.changes`.
 Slices are capped so a project-wide scan stays cheap and a noisy key cannot flood the family of tests:
 metadata keys present in at least METADATA_KEY_MIN_SHARE of the outputs, the MAX_METADATA_KEYS most frequent;
 per categorical key its MAX_VALUES_PER_KEY most frequent text values (true/false count as text, as the explore
-filter reads them); per model, tag and event name dimension the MAX_SLICES most frequent. A slice value longer than
-MAX_SLICE_CHARS (no explore filter could name it) is left out.
+filter reads them); per model, tag and event name dimension the MAX_SLICES most frequent. A slice whose explore link
+would be refused (`rules.explore.has_working_link`: a value over the filter's limit as the link writes it, in quotes
+where spaces at its ends count, a metadata pair as its `key:value`) is left out and takes no place.
 
 Each complete week's counts are kept (`services.change_tallies`): the baseline weeks are read from them, checked
 against their rows by a count and hash sum, and only the cycle week is aggregated (the labeled pass rates and the

@@ -16,17 +16,16 @@ from labeling.models import (
 )
 from labeling.rules.calendar import day_start
 from labeling.rules.explore import (
-    AS_STORED,
     DEFAULT_SORT,
     MAX_VALUE_CHARS,
     ExploreFilter,
+    has_working_link,
     is_double,
     metadata_text,
     most_common,
     pair_fits,
     shown_value,
     tags_of,
-    value_fits,
 )
 
 from ..metrics import first_week_of_the_project
@@ -169,19 +168,9 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
     )
 
 
-def has_working_link(parameter: str, key: str, value: str) -> bool:
-    """Whether a facet lists the value: its filter (`rules.explore.facet_filter`) is one the parser takes, a metadata
-    value measured as its `key:value` filter writes it (`pair_fits`), a model or tag as its quoted form where spaces at
-    its ends count (`value_fits`)."""
-    if parameter == "meta":
-        return pair_fits(key, value)
-    if parameter in AS_STORED:
-        return value_fits(value)
-    return is_category(value)
-
-
 def is_category(value: str) -> bool:
-    """Whether a facet lists the value: one a filter can take (at most MAX_VALUE_CHARS), not a long text."""
+    """Whether a metadata text is counted as a value at all (at most MAX_VALUE_CHARS), not a long text; whether a
+    facet lists it is `rules.explore.has_working_link`'s rule."""
     return len(value) <= MAX_VALUE_CHARS
 
 

@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import CharField, Count, Q, Value
 
 from labeling.models import Output, Project, UsageEvent
+from labeling.rules.explore import ExploreFilter, filter_query, value_fits
 
 EVENT_DAYS = 7
 SHOWN_EVENTS = 10
@@ -37,6 +38,13 @@ class EndUserEvents:
     before: Span = field(default_factory=lambda: Span([], 0))
     during: Span = field(default_factory=lambda: Span([], 0))
     after: Span = field(default_factory=lambda: Span([], 0))
+
+    @property
+    def explore_query(self) -> str:
+        """The explore page's query for this end user's outputs, written as every filter link is (`filter_query`:
+        an id with spaces at its ends in quotes, else the page would open the trimmed id's); empty when the id so
+        written is longer than the filter takes."""
+        return filter_query(ExploreFilter(end_user=self.end_user_id)) if value_fits(self.end_user_id) else ""
 
     @property
     def spans(self) -> list[tuple[str, str, Span]]:

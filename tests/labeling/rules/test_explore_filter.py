@@ -14,6 +14,7 @@ from labeling.rules.explore import (
     blind_problems,
     facet_filter,
     filter_query,
+    has_working_link,
     parse_filter,
     read_pair,
     tags_of,
@@ -321,3 +322,31 @@ def test_a_value_matched_as_stored_is_limited_as_links_write_it(parameter, field
     with pytest.raises(InvalidFilter) as refused:
         parse(filter_query(spec))
     assert f"takes {len(value) + 2} characters as a link writes it" in refused.value.problems[parameter]
+
+
+@pytest.mark.parametrize(
+    ("parameter", "key", "value"),
+    [
+        ("gold", "correct", "x" * 192),  # `correct:` and the answer: 200
+        ("gold", "correct", "x" * 193),
+        ("gold", "k" * 194, "false"),
+        ("gold", "k" * 195, "false"),
+        ("feedback", "", "down"),
+        ("meta", "k" * 100, "v" * 99),
+        ("meta", "k" * 100, "v" * 100),
+        ("meta", "k:" + "k" * 97, "v"),  # in quotes: 102 characters of key
+        ("model", "", " " + "x" * 196 + " "),
+        ("tag", "", " " + "x" * 197 + " "),
+        ("has_meta", "", "x" * 200),
+    ],
+)
+def test_a_facet_lists_a_value_exactly_when_the_parser_takes_its_link(parameter, key, value):
+    """`has_working_link` measures what the parser measures: a gold answer as its whole `key:answer` (it measured only
+    the answer), a pair as `key:value`, a value matched as stored in quotes where spaces at its ends count."""
+    try:
+        parse_filter({parameter: [facet_filter(parameter, key, value)]})
+    except InvalidFilter:
+        taken = False
+    else:
+        taken = True
+    assert has_working_link(parameter, key, value) is taken

@@ -11,6 +11,7 @@ from statsmodels.stats.proportion import proportions_ztest
 from labeling.metrics import changes as tests
 from labeling.models import Output, WeekChange
 from labeling.rules import calendar
+from labeling.selectors.changes import week_changes
 from labeling.services import change_counts
 from labeling.services.changes import refresh_week_changes
 from tests.helpers.changes import add_events, add_outputs, add_verdicts
@@ -295,3 +296,52 @@ def test_a_new_models_rates_are_compared_with_all_outputs_rates_before_it(projec
     )  # fmt: skip
     assert ("slice_thumbs_down", "model", "", "gpt-next") not in changes  # one comparison per rate, not two
     assert ("new_slice", "model", "", "gpt-next") in changes
+
+
+# 199 characters with a space at an end: in quotes, as its link writes it (spaces at its ends count), 201.
+EDGE = " " + "x" * 198
+LONG_PAIR = ("k" * 100, "v" * 100)  # each short, `key:value` 201
+LONG_KEY = "c:" + "k" * 197  # 199 characters with a colon: in quotes in a pair, no `key:value` of it fits
+
+
+def test_every_slice_what_changed_picks_has_a_working_link(project, week):
+    """Slices are picked by the rule of explore's filter (`rules.explore.has_working_link`: a value as its link
+    writes it), not by raw length: a model, tag or event name of 199-200 characters with spaces at its ends, or a
+    metadata pair over the limit as `key:value`, would be a change shown with no link."""
+    for each in baseline_weeks(week):
+        add_outputs(project, each, 400, rated=200, down=20, model="gpt", metadata={"topic": "shipping"})
+        add_events(project, each, 300)
+    add_outputs(project, week, 400, rated=200, down=20, model="gpt", metadata={"topic": "shipping"})
+    for model, tag, metadata in [
+        (EDGE, EDGE, {LONG_PAIR[0]: LONG_PAIR[1], LONG_KEY: "a"}),
+        ("gpt-next", "edge", {"topic": "returns", "c:k": "a"}),
+    ]:
+        add_outputs(project, week, 150, rated=100, down=30, model=model, tags=[tag], metadata=metadata)
+    add_events(project, week, 300)
+    add_events(project, week, 100, name=EDGE)
+    add_events(project, week, 100, name="return_started")
+
+    refresh_week_changes(project=project, week=week)
+
+    changes = week_changes(project=project, week=week)
+    picked = {(change["dimension"], change["key"], change["value"]) for change in changes}
+    assert {("model", "", "gpt-next"), ("tag", "", "edge"), ("metadata", "topic", "returns"),
+            ("metadata", "c:k", "a"), ("event", "", "return_started")} <= picked  # fmt: skip
+    assert not {value for _, _, value in picked} & {EDGE, LONG_PAIR[1]}
+    assert not {key for _, key, _ in picked} & {LONG_PAIR[0], LONG_KEY}
+    assert all(change["explore_query"] for change in changes)
+
+
+@pytest.mark.parametrize(
+    ("kind", "key", "chosen"),
+    [
+        ("number", LONG_KEY, True),  # its median's link, `has_meta`, fits: a key with a colon is no pair there
+        ("text", LONG_KEY, False),  # a value of it would take a place no `key:value` link reaches
+        ("text", " " + "k" * 198, False),  # in quotes, 201
+        ("text", "k" * 198, True),
+    ],
+)
+def test_a_metadata_key_takes_a_place_only_when_a_slice_of_it_has_a_working_link(kind, key, chosen):
+    rows = [(0, key, kind, None if kind == "number" else "a", 10, 0, 0, 10)]
+    categorical, numeric = change_counts.chosen_metadata(rows, total=10)
+    assert bool(categorical or numeric) is chosen

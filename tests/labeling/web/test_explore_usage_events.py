@@ -2,6 +2,7 @@
 and after its turns, counted and the nearest listed, so a lead sees whether the customer came back or left after a
 bad answer (Django test client)."""
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -77,3 +78,36 @@ def test_an_erased_end_user_shows_nothing_in_a_session_they_shared(client, lead,
     page = client.get(opened(project, "first"), follow=True).content.decode()
     assert "came back" in page
     assert "left for good" not in page and 'data-end-user="u-2"' not in page
+
+
+def their_outputs(page: str, end_user_id: str) -> str | None:
+    """The href of the "their outputs" link of an end user's usage events, unescaped; None when there is none."""
+    section = re.search(rf'<section class="usage-events" data-end-user="{end_user_id}".*?</section>', page, re.S)[0]
+    link = re.search(r'<a class="small[^"]*" href="([^"]+)">their outputs</a>', section)
+    return html.unescape(link[1]) if link else None
+
+
+def listed(response) -> list[str]:
+    return re.findall(r'<li class="result" data-output="([^"]+)"', response.content.decode())
+
+
+@pytest.mark.parametrize("end_user_id", [" u-1 ", "u-1 ", '"u-1"', "u 1", "u&1=2"])
+def test_their_outputs_opens_exactly_that_end_users_outputs(client, lead, project, end_user_id):
+    """Written as every filter link is: an id with spaces at its ends (or quotes) is not the trimmed id's."""
+    OutputFactory(project=project, external_id="theirs", end_user_id=end_user_id, occurred_at=AT)
+    OutputFactory(project=project, external_id="trimmed", end_user_id="u-1", occurred_at=AT)
+    client.force_login(lead)
+    page = client.get(opened(project, "theirs")).content.decode()
+
+    link = their_outputs(page, html.escape(end_user_id))
+    assert link is not None
+    assert listed(client.get(link, follow=True)) == ["theirs"]
+
+
+def test_an_end_user_id_too_long_for_the_filter_as_written_has_no_outputs_link(client, lead, project):
+    """199 characters with a space at an end: in quotes, 201, more than the filter takes (a 400): no link."""
+    end_user_id = "u" * 198 + " "
+    OutputFactory(project=project, external_id="long", end_user_id=end_user_id, occurred_at=AT)
+    client.force_login(lead)
+    page = client.get(opened(project, "long")).content.decode()
+    assert their_outputs(page, end_user_id) is None
