@@ -4,10 +4,10 @@ Experts (and leads, who label too) see their queues' counts from `work.queues_fo
 behind the project's own page, so both pages always agree. Leads and admins see the cases waiting for adjudication
 (`gold.waiting_for_adjudication`), where the weekly close stands (`rules.weekly_close`) and the weeks before the
 project holding review items no close has read (`weeks_left_to_a_lead`, which the project page reads too); engineers
-the newest ready dataset version, and a rubric version published in the running week. Three queries at most, however
-many projects: the projects with their counts, the queues of the projects the user labels in, the cycles of the
-projects they manage; a fourth in a week one of those published a rubric version, for what it changed, and another
-when one of those holds outputs sent with dates before it was created, for its weeks before the project.
+the newest ready dataset version, and a rubric version published in the running week. Four queries at most, however
+many projects: the projects with their counts, the queues of the projects the user labels in, the cycles and the weeks
+before the project of the projects they manage; a fifth in a week one of those published a rubric version, for what it
+changed.
 """
 
 from collections import defaultdict
@@ -39,7 +39,6 @@ from labeling.rules.weekly_close import (
     FAILED_CLOSE,
     CloseStatus,
     close_status,
-    left_to_a_lead,
     weeks_to_read,
 )
 
@@ -138,8 +137,7 @@ def home_projects(user, rows: list[Project], *, now: datetime | None = None) -> 
             entry.to_adjudicate = entry.project.to_adjudicate
             entry.close = close_status(entry.project, cycles[entry.project.pk], now)
         published = _rubrics_published_this_week([entry.project for entry in managed], now, cycles=cycles)
-        # Only a project sent outputs dated before it was created can hold items in weeks before it.
-        left = weeks_left_to_a_lead([entry.project for entry in managed if entry.project.sent_before_created])
+        left = weeks_left_to_a_lead([entry.project for entry in managed])
         for entry in managed:
             entry.rubric_this_week = published.get(entry.project.pk)
             entry.left_to_a_lead = left.get(entry.project.pk)
@@ -159,7 +157,9 @@ def weeks_left_to_a_lead(projects: list[Project]) -> dict[int, WeeksLeftToALead]
     if not projects:
         return {}
     created = {project.pk: calendar.cycle_week(project, project.created_at) for project in projects}
-    # `left_to_a_lead` as a filter (the weeks before the one created in), by queue: the items' (queue, week) index.
+    # `rules.weekly_close.left_to_a_lead` as a filter (the weeks before the one created in), by queue: the items'
+    # (queue, week) index. Every managed project asks: outputs sent with older dates are not the only way in, as a
+    # week routed in one time zone can fall before the week created in, read in the zone the project moved to.
     wanted = Q()
     for project_id, week in created.items():
         wanted |= Q(queue__project_id=project_id, week__lt=week)
@@ -169,8 +169,7 @@ def weeks_left_to_a_lead(projects: list[Project]) -> dict[int, WeeksLeftToALead]
     weeks: dict[int, list[tuple[date, int]]] = defaultdict(list)
     rows = Item.objects.filter(wanted).exclude(Exists(closed)).values("project_id", "week").annotate(items=Count("pk"))
     for row in rows.order_by("project_id", "week"):
-        if left_to_a_lead(row["week"], created=created[row["project_id"]]):
-            weeks[row["project_id"]].append((row["week"], row["items"]))
+        weeks[row["project_id"]].append((row["week"], row["items"]))
     return {project_id: WeeksLeftToALead(weeks=tuple(found)) for project_id, found in weeks.items()}
 
 
@@ -209,8 +208,7 @@ def _rubrics_published_this_week(
 def _projects(user) -> QuerySet[Project]:
     """`projects_of_user` with the user's role, outputs received, the cases waiting for adjudication, the newest
     ready dataset version and the newest rubric version's number and publishing: correlated subqueries, so one query
-    without a GROUP BY over the projects' outputs. `sent_before_created`: whether it holds outputs dated before it was
-    created, which alone can put items in weeks before it (`weeks_left_to_a_lead`): one probe of an index."""
+    without a GROUP BY over the projects' outputs."""
     project = OuterRef("pk")
     rubric = Rubric.objects.filter(project=project).order_by("-version")
     newest = DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY).order_by(
@@ -226,7 +224,6 @@ def _projects(user) -> QuerySet[Project]:
         newest_version_built_at=Subquery(newest.values("built_at")[:1]),
         newest_rubric_at=Subquery(rubric.values("created_at")[:1]),
         newest_rubric_version=Subquery(rubric.values("version")[:1]),
-        sent_before_created=Exists(Output.objects.filter(project=project, occurred_at__lt=OuterRef("created_at"))),
     )
 
 

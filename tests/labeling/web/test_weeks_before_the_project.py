@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from labeling.models import Item, Project, ReviewCycle, week_label
-from labeling.rules.calendar import cycle_week
+from labeling.rules.calendar import cycle_week, week_start
 from tests.factories import MembershipFactory
 from tests.helpers.labeling import label_outputs, make_items
 
@@ -50,7 +50,9 @@ def test_a_lead_is_told_on_the_project_page_of_weeks_before_the_project_no_close
         r'<p class="notice weeks-before-the-project" id="weeks-before-the-project">(.*?)</p>', page, re.S
     )
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", notice)).strip()
-    assert text.startswith(f"The week of {oldest:%b} {oldest.day}, before the project was created, holds 1 review item")
+    assert text.startswith(
+        f"The week of {oldest:%b} {oldest.day}, {oldest.year}, before the project was created, holds 1 review item"
+    )
     assert "and is not closed (nor is 1 later week before the project)." in text
     assert "Weeks before the project never close by themselves: their figures go into no report" in text
     assert f'href="/p/{project.slug}/meeting/{week_label(oldest)}/#close-week"' in notice
@@ -66,7 +68,10 @@ def test_a_lead_reads_it_on_the_home_page_card_of_that_project_only(client, proj
     page = client.get("/").content.decode()
 
     support = card(page, "support-bot")
-    assert f"The week of {later:%b} {later.day}, before the project was created, holds 2 review items" in support
+    assert (
+        f"The week of {later:%b} {later.day}, {later.year}, before the project was created, holds 2 review items"
+        in support
+    )
     assert "later week" not in support
     assert f'href="/p/{project.slug}/meeting/{week_label(later)}/#close-week"' in support
     assert NOTICE not in card(page, "sql-assistant")
@@ -92,8 +97,7 @@ def test_an_expert_is_not_told(client, project, expert, lead, other_project, his
 def test_the_home_page_reads_those_weeks_in_one_query_however_many_projects_hold_them(
     client, project, lead, other_project, history, django_assert_num_queries
 ):
-    """Only a project holding outputs sent with dates before it was created asks (the projects' query says which):
-    one query for all of them."""
+    """Every project the lead manages asks, in one query for all of them."""
     MembershipFactory(project=other_project, user=lead, role="lead")
     now = timezone.now()
     Project.objects.filter(pk=other_project.pk).update(created_at=now - timedelta(days=30))
@@ -105,3 +109,25 @@ def test_the_home_page_reads_those_weeks_in_one_query_however_many_projects_hold
         page = client.get("/").content.decode()
 
     assert NOTICE in card(page, "support-bot") and NOTICE in card(page, "sql-assistant")
+
+
+def test_a_week_routed_before_a_time_zone_move_that_falls_before_the_week_created_in_is_told_on_both_pages(
+    client, project, lead, other_project
+):
+    """Created late on the day before a week starts (UTC), an output an hour later was routed into the week before;
+    moved to Tokyo, the project was created in the week after it, so beat never closes that week. Both pages say so
+    (the home page asked only of projects sent outputs dated before they were created, and said nothing)."""
+    MembershipFactory(project=other_project, user=lead, role="lead")
+    Project.objects.filter(pk=project.pk).update(time_zone="UTC")
+    project.refresh_from_db()
+    routed_in = cycle_week(project, timezone.now() - timedelta(days=21))
+    created = week_start(project, routed_in + timedelta(days=7)) - timedelta(hours=2)
+    Project.objects.filter(pk=project.pk).update(created_at=created)
+    label_outputs(project, 1, occurred_at=created + timedelta(hours=1))
+    Project.objects.filter(pk=project.pk).update(time_zone="Asia/Tokyo")
+    project.refresh_from_db()
+    assert Item.objects.get().week == routed_in < cycle_week(project, project.created_at)
+    client.force_login(lead)
+
+    assert NOTICE in client.get(f"/p/{project.slug}/").content.decode()
+    assert NOTICE in card(client.get("/").content.decode(), "support-bot")
