@@ -130,9 +130,10 @@ def pair_fits(key: str, value: str) -> bool:
 
 def value_fits(value: str) -> bool:
     """Whether a model, tag, metadata key (`has_meta`) or other value matched as stored is a filter value the parser
-    takes: at most MAX_VALUE_CHARS as links and saved views write it (`typed_value`: in quotes when spaces at its ends
-    count), as `pair_fits` measures a pair. The one rule of the parser, the facets and the filter bar's suggestions."""
-    return len(typed_value(value)) <= MAX_VALUE_CHARS
+    takes: at most MAX_VALUE_CHARS as read, the quotes its link adds where spaces at its ends count read off again
+    (`typed_value`), so a value ingest took is always a link that reloads (a pair is measured as written instead:
+    `pair_fits`). The one rule of the facets, the filter bar's suggestions and "what changed"."""
+    return len(value) <= MAX_VALUE_CHARS
 
 
 def tags_of(tags: Any) -> set[str]:
@@ -164,8 +165,8 @@ def facet_filter(parameter: str, key: str, value: str) -> str:
 
 def has_working_link(parameter: str, key: str, value: str) -> bool:
     """Whether a link to the value (`facet_filter`) is a filter the parser takes: a metadata value measured as its
-    `key:value` filter writes it (`pair_fits`), a model, tag or other value matched as stored as its quoted form
-    where spaces at its ends count (`value_fits`), any other as the parser measures it, whole (a gold answer's
+    `key:value` filter writes it (`pair_fits`), a model, tag or other value matched as stored as read (`value_fits`),
+    any other as the parser measures it, whole (a gold answer's
     `key:answer`). The one rule of what explore's facets list and what "what changed" picks as a slice (a metadata
     key's median by its `has_meta` link)."""
     if parameter == "meta":
@@ -500,8 +501,7 @@ class _Reader:
         values = [values] if isinstance(values, str) else list(values)
         # A blank value is no condition (the bar sends its empty fields); nor is an empty pair of quotes.
         values = [value.strip() for value in values if value.strip()]
-        as_stored = name in AS_STORED and name != "meta"  # a pair is read by `pairs`
-        if as_stored:
+        if name in AS_STORED and name != "meta":  # a pair is read by `pairs`
             values = [read_value(value) for value in values if read_value(value)]
         if len(values) > MAX_VALUES:
             self.problems[name] = f"At most {MAX_VALUES} values."
@@ -511,14 +511,6 @@ class _Reader:
             if problem or len(value) > MAX_VALUE_CHARS and name != "q":
                 self.problems[name] = (
                     f"The value {problem}." if problem else f"Use at most {MAX_VALUE_CHARS} characters."
-                )
-                return []
-            # The limit holds on the value as links and saved views write it (`value_fits`), as on a pair: in quotes
-            # when spaces at its ends count, where a value that fits as read would be refused once the page reloads it.
-            if as_stored and not value_fits(value):
-                self.problems[name] = (
-                    f"{value[:40]!r} takes {len(typed_value(value))} characters as a link writes it (in quotes, as "
-                    f"spaces at its ends count): use at most {MAX_VALUE_CHARS}."
                 )
                 return []
         return values

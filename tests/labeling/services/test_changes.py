@@ -305,9 +305,9 @@ LONG_KEY = "c:" + "k" * 197  # 199 characters with a colon: in quotes in a pair,
 
 
 def test_every_slice_what_changed_picks_has_a_working_link(project, week):
-    """Slices are picked by the rule of explore's filter (`rules.explore.has_working_link`: a value as its link
-    writes it), not by raw length: a model, tag or event name of 199-200 characters with spaces at its ends, or a
-    metadata pair over the limit as `key:value`, would be a change shown with no link."""
+    """Slices are picked by the rule of explore's filter (`rules.explore.has_working_link`), not by raw length: a
+    metadata pair over the limit as `key:value` would be a change shown with no link. A model, tag or event name of 199
+    characters with a space at an end is written in quotes and read off again: its link works."""
     for each in baseline_weeks(week):
         add_outputs(project, each, 400, rated=200, down=20, model="gpt", metadata={"topic": "shipping"})
         add_events(project, each, 300)
@@ -327,7 +327,7 @@ def test_every_slice_what_changed_picks_has_a_working_link(project, week):
     picked = {(change["dimension"], change["key"], change["value"]) for change in changes}
     assert {("model", "", "gpt-next"), ("tag", "", "edge"), ("metadata", "topic", "returns"),
             ("metadata", "c:k", "a"), ("event", "", "return_started")} <= picked  # fmt: skip
-    assert not {value for _, _, value in picked} & {EDGE, LONG_PAIR[1]}
+    assert LONG_PAIR[1] not in {value for _, _, value in picked}
     assert not {key for _, key, _ in picked} & {LONG_PAIR[0], LONG_KEY}
     assert all(change["explore_query"] for change in changes)
 
