@@ -21,12 +21,14 @@ from labeling.models import (
     AlertRule,
     AuditEvent,
     DatasetVersion,
+    Decision,
     Flag,
     Item,
     Project,
     Queue,
     Resolution,
     ResolutionStatus,
+    ReviewCycle,
 )
 from labeling.rules.calendar import week_end, week_start
 from labeling.rules.gold import gold_answers, open_ties
@@ -53,6 +55,8 @@ PAUSED_QUEUE = QueueValues(
     priority=1,
 )
 HOLDER = "expert1"
+# A meeting opens with what it decides, at 8:30 on the Monday after its week, a minute apart.
+DECIDED_AT = timedelta(hours=8, minutes=30)
 # Into the Monday after the week, in its meeting: after rubric v2's decision, published and done by 9:05 that Monday
 # (seed._publish_rubric_v2), whose "what changed meanwhile" link lists nothing else.
 SECOND_LOOK_AT = timedelta(hours=9, minutes=15)
@@ -111,6 +115,22 @@ def _date_in_the_meeting(project: Project, item: Item, week: date, flag_ids: lis
     events.filter(action="gold.marked_for_adjudication").update(at=marked_at)
     events.filter(action="gold.confirmed").update(at=confirmed_at)
     events.filter(action="flag.resolved").update(at=resolved_at)
+
+
+def decided_in_the_meeting(decisions: list[Decision], *, closed: ReviewCycle, now: datetime) -> list[datetime]:
+    """Date the decisions the meeting of `closed`'s week took (their rows and their `decision.added` entries) in that
+    meeting, `DECIDED_AT` into the Monday after the week, a minute apart in the order given, not when the demo was
+    seeded; returns their moments. A demo seeded earlier that Monday has them between the week's close and `now`, in
+    the same order."""
+    meeting, count = week_end(closed.project, closed.week) + DECIDED_AT, len(decisions)
+    apart = min(timedelta(minutes=1), (now - closed.closed_at) / (count + 1))  # closer when seeded that early
+    moments = [min(meeting + turn * apart, now - (count - turn) * apart) for turn in range(count)]
+    for decision, at in zip(decisions, moments, strict=True):
+        Decision.objects.filter(pk=decision.pk).update(created_at=at)
+        AuditEvent.objects.filter(
+            project_id=closed.project_id, action="decision.added", details__decision=decision.pk
+        ).update(at=at)
+    return moments
 
 
 def in_the_meeting(project: Project, item: Item, week: date, *, at: timedelta) -> datetime:

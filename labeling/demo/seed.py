@@ -61,6 +61,7 @@ from .lately import (
     TIES_DECIDED_AT,
     acknowledge_the_missed_quota,
     confirm_a_flagged_item,
+    decided_in_the_meeting,
     in_the_meeting,
     issue_the_apps_ingest_key,
     issue_the_usage_export_token,
@@ -274,17 +275,20 @@ def _weekly_cycles(project: Project, now: datetime, reviews: ReviewHistory, slac
     for weeks_ago in range(REVIEWED_WEEKS, 0, -1):
         week = this_week - timedelta(weeks=weeks_ago)
         if week == rescaled:
-            _publish_rubric_v2(project, lead, week, decided_in=cycle)
+            _publish_rubric_v2(project, lead, week, decided_in=cycle, now=now)
             reviews.label()  # the weeks since, and part of this one
         cycle = close_in_its_time(project=project, week=week, closed_by=lead, now=now)
         if weeks_ago > 1:
             _settle_ties(project, week, lead)  # in that week's meeting; the last week's wait for you
         if weeks_ago == REVIEWED_WEEKS:
             confirm_a_flagged_item(project=project, week=week)  # a second look that changed nothing
-    for text, owner, due_in_days in DECISIONS:
+    decisions = [
         cycles.add_decision(
             user=lead, cycle=cycle, text=text, owner=owner, due_date=(this_week + timedelta(days=due_in_days))
         )
+        for text, owner, due_in_days in DECISIONS
+    ]
+    decided_in_the_meeting(decisions, closed=cycle, now=now)  # this Monday's
     pause_a_queue_with_an_item_held(project=project, this_week=this_week)
     withdraw_a_version_with_outdated_gold(project=project)
     # This week's labels are resolved on commit (after this transaction); the live figures need their gold now.
@@ -294,7 +298,7 @@ def _weekly_cycles(project: Project, now: datetime, reviews: ReviewHistory, slac
     _dataset_files_two_weeks_on(project, now)
 
 
-def _publish_rubric_v2(project: Project, lead, week, *, decided_in: ReviewCycle | None) -> None:
+def _publish_rubric_v2(project: Project, lead, week, *, decided_in: ReviewCycle | None, now: datetime) -> None:
     """Rubric v2 (helpfulness on three points), as the lead published it on the Monday morning of `week`, carrying out
     what the meeting of the week before (`decided_in`, its cycle) decided that morning: the decision, marked done
     once v2 was out, links to the audit log of that day, where v2's publishing is."""
@@ -311,10 +315,10 @@ def _publish_rubric_v2(project: Project, lead, week, *, decided_in: ReviewCycle 
     if decision is None:
         return
     cycles.mark_decision_done(user=lead, project=project, decision_id=decision.pk)
-    decided_at, done_at = morning + timedelta(hours=8, minutes=30), morning + timedelta(hours=9, minutes=5)
-    Decision.objects.filter(pk=decision.pk).update(created_at=decided_at, done_at=done_at)
-    for action, at in (("decision.added", decided_at), ("decision.done", done_at)):
-        AuditEvent.objects.filter(project=project, action=action, details__decision=decision.pk).update(at=at)
+    decided_in_the_meeting([decision], closed=decided_in, now=now)
+    done_at = morning + timedelta(hours=9, minutes=5)
+    Decision.objects.filter(pk=decision.pk).update(done_at=done_at)
+    AuditEvent.objects.filter(project=project, action="decision.done", details__decision=decision.pk).update(at=done_at)
 
 
 def _dataset_files_two_weeks_on(project: Project, now: datetime) -> None:

@@ -332,7 +332,7 @@ def _close(
     with _timed(timings, "resolve"):
         resolved = resolve_stale_items(project_id=project.pk, through_week=week)
     results, lane_steps = _refresh_in_lanes(
-        project, week=week, now=now, first=[("datasets", partial(_rebuild_datasets, project))]
+        project, week=week, now=now, first=[("datasets", partial(_rebuild_datasets, project, now=now))]
     )
     timings.update((step["step"], step["seconds"]) for step in lane_steps)
     with _timed(timings, "previous week"):
@@ -683,12 +683,13 @@ def _digest_waits(project: Project, *, week: date, now: datetime) -> bool:
     return status != CycleStatus.CLOSED
 
 
-def _rebuild_datasets(project: Project) -> list[dict]:
-    """Build a new version of each auto dataset; a failed build is reported, and the close goes on."""
+def _rebuild_datasets(project: Project, *, now: datetime) -> list[dict]:
+    """Build a new version of each auto dataset, built at the close's moment (`now`); a failed build is reported,
+    and the close goes on."""
     outcomes = []
     for dataset in Dataset.objects.filter(project=project, auto_rebuild=True).order_by("slug"):
         try:
-            version = build_version(dataset_id=dataset.pk)
+            version = build_version(dataset_id=dataset.pk, now=now)
         except Exception as exc:  # the build marked its version failed; the meeting still gets its report
             logger.exception("dataset %s failed to build during the weekly close", dataset)
             outcomes.append({"dataset": dataset.slug, "version": None, "error": str(exc)[:500]})

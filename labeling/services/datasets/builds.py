@@ -2,6 +2,8 @@
 transaction (incrementally on the version before when the definition is the same), and announce it; and a ready
 copy of a version without some outputs' rows (`copy_version_without`, for an erasure)."""
 
+from datetime import datetime
+
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -15,8 +17,12 @@ from .rows import RowMaker, definition_fingerprint, selected_keys
 from .storage import ROW_COLUMNS, Unchanged, delete_rows, read_back, tally_of, write_incremental, write_rows
 
 
-def build_version(*, dataset_id: int, full: bool = False) -> DatasetVersion | None:
+def build_version(*, dataset_id: int, full: bool = False, now: datetime | None = None) -> DatasetVersion | None:
     """Build the dataset's next version; None when nothing changed. Safe to run twice, or after a crash.
+
+    `now`: the moment the version is built at (its `built_at`, and the cycle week it was built in); a weekly close
+    passes its own, so a version it built reads that close's moment, however long the build took. By default the
+    clock's.
 
     The project's items whose gold a label edit made stale are resolved first, so no row's `label` and `gold_status`
     contradict the answers in its `annotations`; an item never resolved yet stays so (its row says so).
@@ -37,7 +43,7 @@ def build_version(*, dataset_id: int, full: bool = False) -> DatasetVersion | No
         version = _claim_build(dataset_id)
         if version is None:
             return None
-        built, filled_here = _build_claimed(dataset_id, version, full=full)
+        built, filled_here = _build_claimed(dataset_id, version, full=full, now=now)
         if filled_here or not full or _built_from_scratch(built):
             return built
 
@@ -46,7 +52,9 @@ def _built_from_scratch(version: DatasetVersion | None) -> bool:
     return version is not None and version.status == VersionStatus.READY and version.rows_copied == 0
 
 
-def _build_claimed(dataset_id: int, version: DatasetVersion, *, full: bool) -> tuple[DatasetVersion | None, bool]:
+def _build_claimed(
+    dataset_id: int, version: DatasetVersion, *, full: bool, now: datetime | None
+) -> tuple[DatasetVersion | None, bool]:
     """Fill the claimed version unless a twin delivery or another build got there first: (the version or None
     when nothing changed, whether this call filled it)."""
     try:
@@ -54,13 +62,13 @@ def _build_claimed(dataset_id: int, version: DatasetVersion, *, full: bool) -> t
             version = DatasetVersion.objects.select_for_update(of=("self",)).filter(pk=version.pk).first()
             if version is None or version.status != VersionStatus.BUILDING:
                 return version, False  # another build finished it, or found nothing had changed
-            _fill(version, full=full)
+            _fill(version, full=full, now=now)
     except Unchanged:
         DatasetVersion.objects.filter(pk=version.pk, status=VersionStatus.BUILDING).delete()
         Dataset.objects.filter(pk=dataset_id).update(build_requested_at=None)
         return None, True
     except Exception as exc:
-        DatasetVersion.objects.filter(pk=version.pk).update(status=VersionStatus.FAILED, built_at=timezone.now())
+        DatasetVersion.objects.filter(pk=version.pk).update(status=VersionStatus.FAILED, built_at=now or timezone.now())
         Dataset.objects.filter(pk=dataset_id).update(build_requested_at=None, build_error=str(exc)[:2000])
         raise
     Dataset.objects.filter(pk=dataset_id).update(build_requested_at=None)
@@ -79,7 +87,7 @@ def _claim_build(dataset_id: int) -> DatasetVersion | None:
     return DatasetVersion.objects.create(dataset=dataset, number=last + 1, status=VersionStatus.BUILDING)
 
 
-def _fill(version: DatasetVersion, *, full: bool) -> None:
+def _fill(version: DatasetVersion, *, full: bool, now: datetime | None) -> None:
     """Write the version's rows and figures: incrementally on top of the version before when it is ready and
     was built from the same definition, else (or with `full`) every row from scratch."""
     dataset = Dataset.objects.select_related("project").get(pk=version.dataset_id)
@@ -103,7 +111,8 @@ def _fill(version: DatasetVersion, *, full: bool) -> None:
     for name, value in written.items():
         setattr(version, name, value)
     version.status, version.definition_sha256 = VersionStatus.READY, definition
-    version.cycle_week, version.built_at = cycle_week(dataset.project, timezone.now()), timezone.now()
+    built_at = now or timezone.now()  # one moment: the week it was built in is the week of its built_at
+    version.cycle_week, version.built_at = cycle_week(dataset.project, built_at), built_at
     version.save()
     version.dataset = dataset
     _became_ready(version)

@@ -849,6 +849,32 @@ def test_the_demos_running_week_shows_the_last_meetings_decisions_still_open(see
     assert "engineer" in table and "No decisions recorded yet." not in html
 
 
+def test_the_last_meetings_decisions_were_taken_in_this_mondays_meeting_after_the_weeks_close(seeded):
+    """The decisions of the last closed week were recorded in its meeting, on this Monday morning at the time of day
+    rubric v2's was in its own, a minute apart: their rows and `decision.added` entries say one moment, after the
+    week closed and before what the lead did later this week, not when the demo was seeded."""
+    from labeling.demo.project import DECISIONS, RESCALE_DECISION
+    from labeling.models import Decision, ReviewCycle
+    from labeling.rules.calendar import week_end
+
+    project = Project.objects.get(slug="support-bot")
+    last = ReviewCycle.objects.filter(project=project, status="closed").order_by("-week").first()
+    decisions = list(Decision.objects.filter(cycle=last).order_by("pk"))
+    assert [decision.text for decision in decisions] == [text for text, _, _ in DECISIONS]
+    added = dict(
+        AuditEvent.objects.filter(project=project, action="decision.added").values_list("details__decision", "at")
+    )
+    rescale = Decision.objects.select_related("cycle").get(cycle__project=project, text=RESCALE_DECISION)
+    into_its_monday = rescale.created_at - week_end(project, rescale.cycle.week)
+    moments = [decision.created_at for decision in decisions]
+    assert moments == [added[decision.pk] for decision in decisions]
+    monday = week_end(project, last.week)
+    assert moments == [monday + into_its_monday + timedelta(minutes=turn) for turn in range(len(decisions))]
+    assert last.closed_at < moments[0] and moments[-1] < timezone.now()
+    paused = AuditEvent.objects.get(project=project, action="queue.updated", details__slug="escalations")
+    assert moments[-1] < paused.at
+
+
 def test_the_admins_platform_tokens_page_lists_a_token_a_script_has_used(seeded):
     from django.test import Client
 

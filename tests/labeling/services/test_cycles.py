@@ -126,6 +126,26 @@ def test_closing_a_week_resolves_builds_computes_freezes_and_opens_the_next(
     assert AuditEvent.objects.filter(project=project, action="cycle.closed").count() == 1
 
 
+@pytest.mark.parametrize(
+    "now, built_in",
+    [
+        (datetime(2026, 11, 16, 0, 5, tzinfo=UTC), date(2026, 11, 16)),  # beat's close, minutes after the week ended
+        (datetime(2026, 11, 25, 9, tzinfo=UTC), date(2026, 11, 23)),  # a retry, or a close by hand, weeks on
+    ],
+)
+def test_the_versions_a_close_builds_are_built_at_its_moment_in_the_week_it_ran_in(
+    project, lead, week_of_labels, now, built_in
+):
+    """However long the build takes, and whatever the clock reads then, a version built by a close reads the
+    close's moment: the datasets page and API say which close made it."""
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+
+    cycles.close_week(project_id=project.pk, week=WEEK, closed_by=lead, now=now)
+
+    version = DatasetVersion.objects.get(dataset=dataset)
+    assert (version.built_at, version.cycle_week) == (now, built_in)
+
+
 def test_a_deactivated_expert_gets_no_digest(project, week_of_labels, django_capture_on_commit_callbacks):
     """Deactivating an account is how an operator cuts a person off: no more of the project's week by e-mail."""
     Membership.objects.create(project=project, user=UserFactory(username="gwen", is_active=False), role="expert")
