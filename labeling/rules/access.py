@@ -612,9 +612,7 @@ def labeling_annotations(user, *, project: str, queue: str) -> dict:
     }
 
 
-def grant_from(
-    user, queue: Queue, *, role: str | None, admitted: bool, not_admitted: str = QUEUE_NOT_YOURS
-) -> LabelingGrant:
+def grant_from(user, queue: Queue, *, role: str | None, admitted: bool, not_admitted: str) -> LabelingGrant:
     """The grant for a role and an admission read with `labeling_annotations`; NotFound when they refuse: a member
     whose role does not label is told so (NotForYourRole), and one the queue does not name `not_admitted`
     (`queue_not_yours`: the pages' words, of the address they opened)."""
