@@ -159,9 +159,11 @@ def _close_the_held_back_week(project: Project, week, *, truth: dict[str, bool],
 def _send_the_restated_report_notice(project: Project, *, at: datetime) -> None:
     """The notice the held-back week's close asked a worker for, sent as the worker sends it and told at the close's
     moment, not when the seed commits: the outbox's message, published then, finds it sent (its claim)."""
+    mine = set(project.cycles.values_list("pk", flat=True))
     for message in OutboxMessage.objects.pending().filter(task="labeling.send_restated_report_notice").order_by("pk"):
-        cycle_id, with_week, figures = message.args
-        cycles.send_restated_report_notice(cycle_id=cycle_id, with_week=with_week, figures=figures)
+        cycle_id, with_week, figures = message.args  # the task's arguments (`tasks.send_restated_report_notice`)
+        if cycle_id in mine:
+            cycles.send_restated_report_notice(cycle_id=cycle_id, with_week=with_week, figures=figures)
     AuditEvent.objects.filter(project=project, action="cycle.restated_report_notice_sent").update(at=at)
 
 
