@@ -83,6 +83,14 @@ class ApiAutoSchema(AutoSchema):
     generated from the schema has a type for them: 406 from content negotiation (api/negotiation.py), 429 from the
     throttle (api/throttles.py) and 503 from the database middleware, each in the error shape the endpoint uses."""
 
+    def get_tags(self) -> list[str]:
+        """The operation's resource: the path segment after /api/v1/ (SPECTACULAR_SETTINGS' SCHEMA_PATH_PREFIX), or
+        for a route under one project (/projects/<slug>/datasets/…) the segment after the project."""
+        segments = self._tokenize_path()  # the path after the prefix, without its parameters
+        if segments[:1] == ["projects"] and len(segments) > 1:
+            return segments[1:2]
+        return segments[:1]
+
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if not operation:

@@ -276,8 +276,8 @@ def test_a_signed_in_engineer_opens_the_filter_over_the_api_without_a_key(page, 
     # Swagger UI's deep link (`#/tag/operationId`) opens the operation as the page draws it: no click on its summary
     # racing the render of the whole schema, which under a full suite's load (three workers on two cores) outlasted
     # 45 s in CI and takes under 1 s alone. The wait is for that render, then every step is one of a reader's.
-    page.goto(f"{live_server.url}/api/docs/#/v1/get_output_facets")
-    block = page.locator("#operations-v1-get_output_facets")
+    page.goto(f"{live_server.url}/api/docs/#/outputs/get_output_facets")
+    block = page.locator("#operations-outputs-get_output_facets")
     try_it_out = block.get_by_role("button", name="Try it out")
     expect(try_it_out).to_be_visible(timeout=90_000)
     expect(block.locator(".opblock-summary-path")).to_have_attribute("data-path", "/api/v1/outputs/facets")
