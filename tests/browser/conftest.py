@@ -14,13 +14,19 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
+# How long an action (a click, a fill) and an assertion (`expect(...)`) wait, alike: Playwright's `expect` keeps its
+# own 5 s default otherwise, half the actions' patience under a full suite's load.
+PATIENCE_MS = 10_000
+
+
 # One chromium per test module, not per session: Playwright's sync API keeps an event loop running in this thread
 # while it is open, and a later test of another module on the same xdist worker that calls `asyncio.run` (a webhook
 # sent, webhook_transport.post) would fail with "cannot be called from a running event loop".
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=PATIENCE_MS)  # global: every page's assertions, those of pages a test opens too
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         new_context = browser.new_context
@@ -54,6 +60,6 @@ def _closed_after_its_requests(context):
 def page(browser):
     context = browser.new_context()
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(PATIENCE_MS)
     yield page
     context.close()
