@@ -181,7 +181,8 @@ class VersionFile(models.Model):
     revision when the file was made: a deploy that raises it (new bytes from the same rows) makes the file
     stale, and it is made again. `sha256` and `size` describe the stored bytes; `name` is the file's name
     in the default storage (MEDIA_ROOT). `served_at` is when it was last downloaded (to the hour): the sweep keeps
-    the files of the latest versions and of those downloaded lately, and deletes the rest (`on_request`)."""
+    the files of the latest versions and of those downloaded lately, and deletes the rest (`on_request`).
+    `render_started_at` is when the last render of it started: a pending file is being made until its time limit."""
 
     version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="files")
     format = models.CharField(max_length=32)
@@ -194,6 +195,7 @@ class VersionFile(models.Model):
     requested_at = models.DateTimeField(auto_now_add=True)
     rendered_at = models.DateTimeField(null=True, blank=True)
     served_at = models.DateTimeField(null=True, blank=True)
+    render_started_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["version", "format"], name="version_file_unique_format")]

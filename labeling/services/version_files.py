@@ -20,7 +20,13 @@ columns: a render that read the version before it widened does not mark its file
   killed before it moves its file (a worker OOM-killed, a deploy's restart, the task's hard time limit) leaves its
   temporary file behind: the beat sweep (`sweep_dead_renders`) deletes it once it was last written longer ago than
   `RENDER_TIME_LIMIT`, the limit past which no render runs, so a render in progress never loses its file. The row
-  stays pending; the redelivered task, or the next download once the request looks lost, renders it again.
+  stays pending; the redelivered task (a worker lost), or the next download once the request looks lost (the time
+  limit: Celery acks a task it kills for it), renders it again.
+- **Lost.** A render stamps `render_started_at` on the files it makes before it makes the first. A pending file a
+  render took up is on its way until `RENDER_TIME_LIMIT` after that stamp, however long it takes, so a download
+  meanwhile asks for no second render beside it; past it, that render is dead and the next download asks again at
+  once. One no render took up is lost after `STALE_REQUEST` (its message lost, a worker that failed before starting).
+  A render that fails (or meets its soft time limit) marks its file failed, which a download asks for again at once.
 - **Erasure.** `discard_files` deletes a withdrawn version's rows here and, once the erasure commits, its directory.
 - **Disk.** A version's files cost more disk than its rows (~62 MB against ~20 MB a week at W4's size: bench/README.md),
   and superseded versions are seldom downloaded. The beat sweep (`sweep_superseded_files`) deletes the files of every
@@ -59,7 +65,8 @@ from .exports import FORMATS, STORED_FORMATS
 
 logger = logging.getLogger(__name__)
 
-# A file pending this long was lost on the way (its task failed past its retries, a volume was replaced): ask again.
+# A file pending this long that no render took up was lost on the way (its message lost, its task failed before it
+# started): ask again. One a render took up waits for the render's time limit instead (`_request_lost`).
 STALE_REQUEST = timedelta(minutes=15)
 # A download records when it was served at most once this often: the sweep needs days, not a write per download.
 SERVED_GRAIN = timedelta(hours=1)
@@ -132,13 +139,17 @@ def prepare_file(*, version: DatasetVersion, fmt: str) -> VersionFile | None:
     """The version's current file in this stored format, or None after asking a worker to render it (unless a
     render was asked for lately and is still on its way)."""
     current = VersionFile.objects.filter(version=version, format=fmt).first()
-    state = _download_state(current, fmt, lost=timezone.now() - STALE_REQUEST)
+    state = _download_state(current, fmt, now=timezone.now())
     if state == VersionFileState.READY:
         if current.name and default_storage.exists(current.name):
             return current
         logger.warning("The %s file of %s is missing from MEDIA_ROOT: rendering it again", fmt, version)
     elif state == VersionFileState.PENDING:
         return None
+    elif current is not None and current.state == VersionFileState.PENDING and current.render_started_at:
+        logger.warning(
+            "The render of the %s file of %s died or ran past its time limit: rendering it again", fmt, version
+        )
     with transaction.atomic():
         request_files(version=version, formats=[fmt])
     return None
@@ -167,13 +178,13 @@ def file_states(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, Fi
         (row.version_id, row.format): row
         for row in VersionFile.objects.filter(version__in=versions, format__in=STORED_FORMATS)
     }
-    lost = timezone.now() - STALE_REQUEST
+    now = timezone.now()
     states: dict[int, dict[str, FileState]] = {}
     for version in versions:
         states[version.pk] = {}
         for fmt in STORED_FORMATS:
             row = current.get((version.pk, fmt))
-            state = _download_state(row, fmt, lost=lost)
+            state = _download_state(row, fmt, now=now)
             if row is None:
                 states[version.pk][fmt] = FileState(state)
                 continue
@@ -187,14 +198,22 @@ def file_states(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, Fi
     return states
 
 
-def _download_state(row: VersionFile | None, fmt: str, *, lost: datetime) -> str:
-    """What a download of this file gets by its row (the disk aside): `ready`, `pending` (asked for after `lost`) or
-    `on_request` (never asked for, failed, swept, of an older revision, or its request looks lost)."""
+def _download_state(row: VersionFile | None, fmt: str, *, now: datetime) -> str:
+    """What a download of this file gets by its row (the disk aside): `ready`, `pending` (asked for, its request not
+    lost) or `on_request` (never asked for, failed, swept, of an older revision, or its request looks lost)."""
     if row is None or row.revision != FORMATS[fmt].revision:
         return VersionFileState.ON_REQUEST
-    if row.state == VersionFileState.READY or (row.state == VersionFileState.PENDING and row.requested_at > lost):
+    if row.state == VersionFileState.READY or (row.state == VersionFileState.PENDING and not _request_lost(row, now)):
         return row.state
     return VersionFileState.ON_REQUEST
+
+
+def _request_lost(row: VersionFile, now: datetime) -> bool:
+    """Whether no render can still be making this pending file: the render that took up its request started longer
+    ago than the task's hard time limit, or no render took it up within STALE_REQUEST."""
+    if row.render_started_at is not None and row.render_started_at >= row.requested_at:
+        return row.render_started_at <= now - RENDER_TIME_LIMIT
+    return row.requested_at <= now - STALE_REQUEST
 
 
 def download_states(*, versions: Iterable[DatasetVersion]) -> dict[tuple[int, str], FileState]:
@@ -225,38 +244,47 @@ def render_version_files(*, version_id: int) -> list[str]:
     version = DatasetVersion.objects.filter(pk=version_id, status=VersionStatus.READY).first()
     if version is None:
         return []
-    rendered = []
+    wanted = []
     for fmt in STORED_FORMATS:
-        export = FORMATS[fmt]
         current, _ = VersionFile.objects.get_or_create(
-            version=version, format=fmt, defaults={"revision": export.revision}
+            version=version, format=fmt, defaults={"revision": FORMATS[fmt].revision}
         )
-        fresh = current.state == VersionFileState.READY and current.revision == export.revision
+        fresh = current.state == VersionFileState.READY and current.revision == FORMATS[fmt].revision
         if fresh and current.name and default_storage.exists(current.name):
             continue
         if current.state == VersionFileState.ON_REQUEST:
             continue  # swept to save disk, and nobody has asked for it since
+        wanted.append(current)
+    # Every file before the first is made: a download meanwhile knows this render is on its way (`_request_lost`).
+    started = timezone.now()
+    VersionFile.objects.filter(pk__in=[current.pk for current in wanted]).update(render_started_at=started)
+    rendered = []
+    for position, current in enumerate(wanted):
+        fmt, export = current.format, FORMATS[current.format]
         name = file_name(version, fmt)
         try:
             temporary, size, sha256 = write_beside(name, export.chunks(version=version))
-        except Exception as exc:
+            try:
+                recorded = _record(
+                    version_id=version.pk,
+                    fmt=fmt,
+                    rubric_versions=version.rubric_versions,
+                    temporary=temporary,
+                    name=name,
+                    size=size,
+                    sha256=sha256,
+                    revision=export.revision,
+                )
+            finally:
+                temporary.unlink(missing_ok=True)  # ours alone: gone once moved into place
+        except Exception as exc:  # the soft time limit too: failed, a download asks again at once
             VersionFile.objects.filter(pk=current.pk).update(
                 state=VersionFileState.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
             )
+            # Those this render will not make are no longer on their way (unless a render since took them up).
+            untouched = [later.pk for later in wanted[position + 1 :]]
+            VersionFile.objects.filter(pk__in=untouched, render_started_at=started).update(render_started_at=None)
             raise
-        try:
-            recorded = _record(
-                version_id=version.pk,
-                fmt=fmt,
-                rubric_versions=version.rubric_versions,
-                temporary=temporary,
-                name=name,
-                size=size,
-                sha256=sha256,
-                revision=export.revision,
-            )
-        finally:
-            temporary.unlink(missing_ok=True)  # ours alone: gone once moved into place
         if not recorded:
             return rendered
         rendered.append(fmt)

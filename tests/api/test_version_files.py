@@ -7,6 +7,7 @@ import io
 import logging
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,7 +17,7 @@ from django.core.files.storage import default_storage
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from labeling.models import VersionFile, VersionFileState
+from labeling.models import OutboxMessage, VersionFile, VersionFileState
 from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.exports import FORMATS, parquet_chunks
@@ -269,6 +270,116 @@ def test_a_render_that_loses_to_a_newer_render_of_the_version_keeps_the_newer_re
         ".parquet",
         ".zip",
     ]
+
+
+def _as_if_later(monkeypatch, by: timedelta):
+    """The version files service reads the clock `by` later from now on (the rows keep the times they were written)."""
+    from labeling.services import version_files
+
+    real = version_files.timezone
+    monkeypatch.setattr(version_files, "timezone", SimpleNamespace(now=lambda: real.now() + by))
+
+
+def _sent_to_the_worker():
+    """The render messages asked for so far are published: asking again adds a message, not finds one queued."""
+    OutboxMessage.objects.filter(task=RENDER_TASK).update(published_at=timezone.now())
+
+
+def test_a_download_during_a_render_longer_than_stale_request_asks_for_no_second_render(version, monkeypatch):
+    """A render may take up to its hard time limit (an hour): a download 20 minutes into it must not judge its request
+    lost, or a second render of the version runs beside the first. The page's states say pending too."""
+    from labeling.services import version_files
+
+    _sent_to_the_worker()
+    real_write, seen = version_files.write_beside, []
+
+    def download_meanwhile(name, chunks):
+        if not seen:
+            with monkeypatch.context() as later:
+                _as_if_later(later, version_files.STALE_REQUEST + timedelta(minutes=5))
+                seen.append(version_files.prepare_file(version=version, fmt="parquet"))
+                seen.extend(state.state for state in version_files.file_states(versions=[version])[version.pk].values())
+        return real_write(name, chunks)
+
+    monkeypatch.setattr(version_files, "write_beside", download_meanwhile)
+    assert render_version_files(version_id=version.pk) == ["parquet", "hf"]
+
+    assert seen == [None, VersionFileState.PENDING, VersionFileState.PENDING]
+    assert enqueued(RENDER_TASK) == []  # no second render asked for
+
+
+def test_a_render_killed_at_its_time_limit_is_pending_until_then_and_asked_for_again_at_once_after(
+    reader, version, monkeypatch
+):
+    """The worker kills a render at its hard time limit (and acks it: Celery does not deliver it again): nothing in the
+    render runs after the kill. Until the limit the file is being made; past it a download asks again at once."""
+    from labeling.services import version_files
+
+    _sent_to_the_worker()
+
+    def killed(name, chunks):
+        raise SystemExit("SIGKILL")  # not an Exception: no handler of the render runs, as with a kill
+
+    monkeypatch.setattr(version_files, "write_beside", killed)
+    with pytest.raises(SystemExit):
+        render_version_files(version_id=version.pk)
+    monkeypatch.undo()
+
+    with monkeypatch.context() as later:
+        _as_if_later(later, version_files.RENDER_TIME_LIMIT - timedelta(minutes=1))
+        assert version_files.file_states(versions=[version])[version.pk]["parquet"].state == VersionFileState.PENDING
+        assert version_files.prepare_file(version=version, fmt="parquet") is None
+        assert enqueued(RENDER_TASK) == []
+
+    with monkeypatch.context() as later:
+        _as_if_later(later, version_files.RENDER_TIME_LIMIT + timedelta(seconds=1))
+        assert version_files.file_states(versions=[version])[version.pk]["parquet"].state == VersionFileState.ON_REQUEST
+        assert version_files.prepare_file(version=version, fmt="parquet") is None
+        [message] = enqueued(RENDER_TASK)
+
+    assert run_as_worker(message) == ["parquet", "hf"]
+    assert reader.get(f"{EVAL}/versions/1/download?format=parquet").status_code == 200
+
+
+def test_a_request_no_render_took_up_is_asked_for_again_after_stale_request(version, monkeypatch):
+    """Its message was lost (or its task failed before it started): no render is on its way after STALE_REQUEST."""
+    from labeling.services import version_files
+
+    _sent_to_the_worker()
+    with monkeypatch.context() as later:
+        _as_if_later(later, version_files.STALE_REQUEST - timedelta(minutes=1))
+        assert version_files.prepare_file(version=version, fmt="hf") is None
+        assert enqueued(RENDER_TASK) == []
+    with monkeypatch.context() as later:
+        _as_if_later(later, version_files.STALE_REQUEST + timedelta(seconds=1))
+        assert version_files.prepare_file(version=version, fmt="hf") is None
+        assert len(enqueued(RENDER_TASK)) == 1
+
+
+def test_a_render_that_fails_recording_its_file_marks_it_failed_and_a_download_asks_again_at_once(version, monkeypatch):
+    """A render's error after the file is written (the database gone at its record) must not leave the file pending,
+    which now waits for the render's time limit: it is failed, and the next download asks for it again. The files the
+    render did not reach are no longer on their way either."""
+    from labeling.services import version_files
+
+    _sent_to_the_worker()
+
+    def refused(**recorded):
+        raise OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
+
+    monkeypatch.setattr(version_files, "_record", refused)
+    with pytest.raises(OperationalError):
+        render_version_files(version_id=version.pk)
+    monkeypatch.undo()
+
+    failed = VersionFile.objects.get(version=version, format="parquet")
+    assert failed.state == VersionFileState.FAILED and failed.error.startswith("OperationalError: connection")
+    assert not any(Path(settings.MEDIA_ROOT, f"datasets/{version.pk}").glob(".*.part"))
+    assert version_files.prepare_file(version=version, fmt="parquet") is None
+    assert len(enqueued(RENDER_TASK)) == 1
+    with monkeypatch.context() as later:
+        _as_if_later(later, version_files.STALE_REQUEST + timedelta(seconds=1))
+        assert version_files.file_states(versions=[version])[version.pk]["hf"].state == VersionFileState.ON_REQUEST
 
 
 @pytest.mark.parametrize("fmt", [name for name, export in FORMATS.items() if not export.stored])
