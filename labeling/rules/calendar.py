@@ -86,6 +86,12 @@ def cycle_week(project: Project, moment: datetime) -> date:
     return week_function(project)(moment)
 
 
+def created_week(project: Project) -> date:
+    """The cycle week the project was created in: its first week, read in its time zone now. Beat closes no week
+    before it (`rules.weekly_close.left_to_a_lead`)."""
+    return cycle_week(project, project.created_at)
+
+
 def local_today(project: Project, now: datetime | None = None) -> date:
     """The project's date now, in its time zone (UTC's may still be yesterday, or already tomorrow)."""
     return timezone.localtime(now or timezone.now(), project.tzinfo).date()

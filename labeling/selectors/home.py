@@ -156,7 +156,7 @@ def weeks_left_to_a_lead(projects: list[Project]) -> dict[int, WeeksLeftToALead]
     review items and not closed; a project without any is absent. One query, none for no project."""
     if not projects:
         return {}
-    created = {project.pk: calendar.cycle_week(project, project.created_at) for project in projects}
+    created = {project.pk: calendar.created_week(project) for project in projects}
     # `rules.weekly_close.left_to_a_lead` as a filter (the weeks before the one created in), by queue: the items'
     # (queue, week) index. Every managed project asks: outputs sent with older dates are not the only way in, as a
     # week routed in one time zone can fall before the week created in, read in the zone the project moved to.

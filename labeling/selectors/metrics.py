@@ -36,7 +36,7 @@ from labeling.models import (
     ReviewCycle,
     week_label,
 )
-from labeling.rules.calendar import current_week, cycle_week, week_end, week_start
+from labeling.rules.calendar import created_week, current_week, cycle_week, week_end, week_start
 from labeling.rules.paused import expecting_work
 from labeling.rules.weekly_close import FAILED_CLOSE, beat_closes, last_due_week
 
@@ -67,7 +67,7 @@ def first_week_of_the_project(project: Project) -> date:
     dates), routed into review items or not yet: items are queued in their outputs' weeks, and a week of outputs has
     its changes and themes. The weeks before it ended before the project and hold nothing of it
     (`selectors.report.within_the_project`). One query, on indexes led by the project."""
-    created = cycle_week(project, project.created_at)
+    created = created_week(project)
     items = Item.objects.filter(project=project, week__lt=created)
     outputs = Output.objects.filter(project=project, occurred_at__lt=week_start(project, created))
     earlier = Project.objects.filter(pk=project.pk).values(
@@ -94,7 +94,7 @@ def week_range(*, project: Project, first: date | None = None, last: date | None
     if first is None:
         first = last - timedelta(weeks=DEFAULT_WEEKS - 1)
         # The project's first week is never after the week it was created in: older projects need no query.
-        if first < cycle_week(project, project.created_at):
+        if first < created_week(project):
             first = min(max(first, first_week_of_the_project(project)), last)
     if first > last:
         raise InvalidInput(f"`from` ({week_label(first)}) is after `to` ({week_label(last)}).")
@@ -123,7 +123,7 @@ def week_states(*, project: Project, weeks: WeekRange) -> dict[date, WeekState]:
         ).values_list("week", flat=True)
     )
     running = current_week(project)
-    first, created = weeks.first, cycle_week(project, project.created_at)
+    first, created = weeks.first, created_week(project)
     holding = set()
     if first < created:
         first = first_week_of_the_project(project)
@@ -283,7 +283,7 @@ def beat_will_close(project: Project, now: datetime | None = None) -> Callable[[
             latest_closed = week
         else:
             failed.add(week)
-    created, last_due = cycle_week(project, project.created_at), last_due_week(project, now)
+    created, last_due = created_week(project), last_due_week(project, now)
     return lambda week: beat_closes(
         week, created=created, last_due=last_due, latest_closed=latest_closed, failed=week in failed
     )

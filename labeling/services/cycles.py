@@ -38,7 +38,7 @@ from labeling.models import (
 )
 from labeling.reports import GOLD_PART_WORDS
 from labeling.rules.access import MANAGING_ROLES, check_can_manage
-from labeling.rules.calendar import current_week, cycle_week, week_end
+from labeling.rules.calendar import created_week, current_week, week_end
 from labeling.rules.commands import command_details
 from labeling.rules.moments import utc_moment
 from labeling.rules.text import FORMER_MEMBER, counted, isolated
@@ -674,7 +674,7 @@ def _digest_waits(project: Project, *, week: date, now: datetime) -> bool:
     for the project's next close that succeeds (its retry, or the week after it).
     """
     newest = current_week(project, now) - timedelta(days=7)
-    if newest <= week or newest < cycle_week(project, project.created_at):
+    if newest <= week or newest < created_week(project):
         return False
     # Locked until this close commits: a close of the newest week at the same time either froze its report first (so
     # this week sends its own digest) or waits for this commit, and its digest then finds this week waiting.
@@ -715,7 +715,7 @@ def due_weeks(now: datetime | None = None) -> list[tuple[int, date]]:
     for project in Project.objects.all():
         try:
             last = last_due_week(project, now)
-            first = cycle_week(project, project.created_at)  # the first week the project existed in
+            first = created_week(project)  # the first week the project existed in
             if first > last:
                 continue  # the project did not exist in its last ended week
         except Exception:
