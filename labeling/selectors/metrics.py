@@ -38,7 +38,7 @@ from labeling.models import (
 )
 from labeling.rules.calendar import created_week, current_week, cycle_week, week_end, week_start
 from labeling.rules.paused import expecting_work
-from labeling.rules.weekly_close import FAILED_CLOSE, beat_closes, last_due_week
+from labeling.rules.weekly_close import FAILED_CLOSE, beat_closes, last_due_week, left_to_a_lead
 
 # The range a dashboard or the metrics API shows when none is asked for, and the longest one it reads.
 DEFAULT_WEEKS = 12
@@ -298,7 +298,8 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
     The running week is counted now from its items and labels (`running_week_throughput`), as the home page counts
     it; the other weeks are read from their stored rows. Each row has its week's `state` (`week_states`), whether
     any figure was `counted` for it (a week over but never refreshed nor closed has none), and whether it is
-    `left_open`: not closed, and no close of beat's will close it (`beat_will_close`). Four queries (six when
+    `left_open`: not closed, and no close of beat's will close it (`beat_will_close`), with why
+    (`predates_the_project`). Four queries (six when
     the range starts before the project was created).
     """
     running = current_week(project)
@@ -326,7 +327,7 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
     if weeks.first <= running <= weeks.last:
         sums[running] = running_week_throughput(project=project, week=running, queue_slug=queue_slug)
     states = week_states(project=project, weeks=weeks)
-    beat_closes_week = beat_will_close(project)
+    beat_closes_week, created = beat_will_close(project), created_week(project)
     series = []
     for week in weeks.each():
         row = sums.get(week, {})
@@ -337,6 +338,7 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
                 "state": states[week],
                 # Over, not closed, and not a week beat closes: it stays so until a lead closes it by hand.
                 "left_open": states[week] == WeekState.NOT_CLOSED and not beat_closes_week(week),
+                "predates_the_project": left_to_a_lead(week, created=created),  # why it is left open
                 "counted": week in sums,
                 **{key: row.get(key) or 0 for key in ("labels", "labels_wanted", "items", "items_complete", "backlog")},
                 "quota": row.get("quota"),  # SUM skips the queues without one; None when no queue has one

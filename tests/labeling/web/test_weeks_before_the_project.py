@@ -9,6 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from labeling.models import Item, Project, ReviewCycle, week_label
@@ -131,3 +132,21 @@ def test_a_week_routed_before_a_time_zone_move_that_falls_before_the_week_create
 
     assert NOTICE in client.get(f"/p/{project.slug}/").content.decode()
     assert NOTICE in card(client.get("/").content.decode(), "support-bot")
+
+
+def test_the_meeting_page_and_the_dashboard_say_why_the_weekly_close_leaves_a_week_before_the_project_open(
+    client, project, lead, history
+):
+    """They said it "closes only the weeks after the latest closed one", true of a week left behind a closed one; a
+    week before the project is left open because it predates the project."""
+    _, later = history
+    client.force_login(lead)
+
+    meeting = client.get(f"/p/{project.slug}/meeting/{week_label(later)}/").content.decode()
+    dashboard = client.get(reverse("labeling:dashboard", args=[project.slug])).content.decode()
+
+    reason = "it never closes a week before the one the project was created in"
+    assert f"the weekly close will not close it ({reason})" in meeting
+    [row] = re.findall(rf'<tr data-week="{week_label(later)}">.*?</tr>', dashboard, re.S)
+    assert f"the weekly close will not close it ({reason})" in row
+    assert "closes only the weeks after the latest closed one" not in meeting + row
