@@ -99,7 +99,8 @@ def request_files(*, version: DatasetVersion, formats: Iterable[str] = STORED_FO
             format=fmt,
             defaults={"state": VersionFileState.PENDING, "revision": FORMATS[fmt].revision, "error": ""},
         )
-    VersionFile.objects.filter(version=version, format__in=formats).update(requested_at=now)
+    # No render has taken this request up yet (`_request_lost`): a stamp of an earlier render is no longer its own.
+    VersionFile.objects.filter(version=version, format__in=formats).update(requested_at=now, render_started_at=None)
     outbox.enqueue(
         task="labeling.render_version_files", args=[version.pk], dedupe_key=work_key("render_version_files", version.pk)
     )
@@ -209,9 +210,10 @@ def _download_state(row: VersionFile | None, fmt: str, *, now: datetime) -> str:
 
 
 def _request_lost(row: VersionFile, now: datetime) -> bool:
-    """Whether no render can still be making this pending file: the render that took up its request started longer
-    ago than the task's hard time limit, or no render took it up within STALE_REQUEST."""
-    if row.render_started_at is not None and row.render_started_at >= row.requested_at:
+    """Whether no render can still be making this pending file: the render that took up its request (its stamp, which
+    each request clears: the worker's clock is never compared with the web's) started longer ago than the task's hard
+    time limit, or no render took it up within STALE_REQUEST."""
+    if row.render_started_at is not None:
         return row.render_started_at <= now - RENDER_TIME_LIMIT
     return row.requested_at <= now - STALE_REQUEST
 

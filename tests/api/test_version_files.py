@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import OperationalError, connection
+from django.db.models import F
 from django.utils import timezone
 
 from labeling.models import OutboxMessage, VersionFile, VersionFileState
@@ -341,6 +342,46 @@ def test_a_render_killed_at_its_time_limit_is_pending_until_then_and_asked_for_a
     assert reader.get(f"{EVAL}/versions/1/download?format=parquet").status_code == 200
 
 
+def test_a_render_whose_workers_clock_is_behind_the_webs_is_still_on_its_way_20_minutes_in(version, monkeypatch):
+    """The render's stamp comes from the worker's clock, the request's from the web's: a worker a second behind
+    stamped its start before the request, which read as "no render took it up", and a second render was asked for."""
+    from labeling.services import version_files
+
+    _sent_to_the_worker()
+    real_write, seen = version_files.write_beside, []
+
+    def download_meanwhile(name, chunks):
+        if not seen:
+            VersionFile.objects.filter(version=version).update(
+                render_started_at=F("requested_at") - timedelta(seconds=1)
+            )
+            with monkeypatch.context() as later:
+                _as_if_later(later, version_files.STALE_REQUEST + timedelta(minutes=5))
+                seen.append(version_files.prepare_file(version=version, fmt="parquet"))
+        return real_write(name, chunks)
+
+    monkeypatch.setattr(version_files, "write_beside", download_meanwhile)
+    assert render_version_files(version_id=version.pk) == ["parquet", "hf"]
+
+    assert seen == [None]
+    assert enqueued(RENDER_TASK) == []
+
+
+def test_a_file_asked_for_again_after_an_earlier_render_is_asked_again_when_that_request_is_lost(version, monkeypatch):
+    """An earlier render's stamp is not the new request's: if its message is lost, the 15 minutes hold."""
+    from labeling.services import version_files
+
+    VersionFile.objects.filter(version=version, format="hf").update(
+        state=VersionFileState.FAILED, render_started_at=timezone.now()
+    )
+    version_files.request_files(version=version, formats=["hf"])
+    _sent_to_the_worker()
+    with monkeypatch.context() as later:
+        _as_if_later(later, version_files.STALE_REQUEST + timedelta(seconds=1))
+        assert version_files.prepare_file(version=version, fmt="hf") is None
+        assert len(enqueued(RENDER_TASK)) == 1
+
+
 def test_a_request_no_render_took_up_is_asked_for_again_after_stale_request(version, monkeypatch):
     """Its message was lost (or its task failed before it started): no render is on its way after STALE_REQUEST."""
     from labeling.services import version_files
@@ -357,7 +398,7 @@ def test_a_request_no_render_took_up_is_asked_for_again_after_stale_request(vers
 
 
 def test_a_render_that_fails_recording_its_file_marks_it_failed_and_a_download_asks_again_at_once(version, monkeypatch):
-    """A render's error after the file is written (the database gone at its record) must not leave the file pending,
+    """A render's error after the file is written (a database error at its record) must not leave the file pending,
     which now waits for the render's time limit: it is failed, and the next download asks for it again. The files the
     render did not reach are no longer on their way either."""
     from labeling.services import version_files

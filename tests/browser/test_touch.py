@@ -112,6 +112,8 @@ def test_at_200_percent_zoom_the_keyboard_reaches_the_label_by_the_same_link(pag
     page.goto(f"{live_server.url}/p/{project.slug}/")
     page.get_by_role("button", name="Start labeling").first.click()
     page.locator(".ai-output").wait_for()
+    # label.js (deferred) takes the link's Enter: pressed before it ran, the browser follows #label-form instead.
+    page.wait_for_load_state("domcontentloaded")
 
     page.locator("h1").focus()
     page.keyboard.press("Tab")
