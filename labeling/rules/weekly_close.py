@@ -99,6 +99,23 @@ def left_to_a_lead(week: date, *, created: date) -> bool:
     return week < created
 
 
+class LeftOpen(StrEnum):
+    """Why beat leaves a week open that no close of its will close (`why_left_open`): the pages say which."""
+
+    BEFORE_THE_PROJECT = "before_the_project"
+    BEHIND_A_CLOSED_WEEK = "behind_a_closed_week"
+    BEFORE_THE_FIRST_CLOSE = "before_the_first_close"
+
+
+def why_left_open(week: date, *, created: date, latest_closed: date | None) -> LeftOpen:
+    """Why beat leaves open a week it does not close (`beat_closes` False): one before the week the project was created
+    in (`left_to_a_lead`); else one before the latest closed week, or, while the project never closed one, before the
+    last ended week, where beat starts (`first_week_beat_closes`)."""
+    if left_to_a_lead(week, created=created):
+        return LeftOpen.BEFORE_THE_PROJECT
+    return LeftOpen.BEHIND_A_CLOSED_WEEK if latest_closed is not None else LeftOpen.BEFORE_THE_FIRST_CLOSE
+
+
 def beat_closes(week: date, *, created: date, last_due: date, latest_closed: date | None, failed: bool) -> bool:
     """Does beat's sweep close the week by itself, now or once it is due (`services.cycles.due_weeks` asks it of each
     failed close it would retry, the selectors of each week over and not closed)? Not a week before the project's

@@ -38,7 +38,7 @@ from labeling.models import (
 )
 from labeling.rules.calendar import created_week, current_week, cycle_week, week_end, week_start
 from labeling.rules.paused import expecting_work
-from labeling.rules.weekly_close import FAILED_CLOSE, beat_closes, last_due_week, left_to_a_lead
+from labeling.rules.weekly_close import FAILED_CLOSE, LeftOpen, beat_closes, last_due_week, why_left_open
 
 # The range a dashboard or the metrics API shows when none is asked for, and the longest one it reads.
 DEFAULT_WEEKS = 12
@@ -269,9 +269,10 @@ def agreement_series(*, project: Project, weeks: WeekRange, question: str | None
     ]
 
 
-def beat_will_close(project: Project, now: datetime | None = None) -> Callable[[date], bool]:
-    """Whether the weekly close will still close a week by itself (`rules.weekly_close.beat_closes`, which beat's
-    sweep asks too): a week over, not closed and not one of these stays so until a lead closes it. One query."""
+def beat_leaves_open(project: Project, now: datetime | None = None) -> Callable[[date], LeftOpen | None]:
+    """None for a week the weekly close will still close by itself (`rules.weekly_close.beat_closes`, which beat's
+    sweep asks too), else why it will not (`why_left_open`): a week over and not closed stays so until a lead closes
+    it. One query."""
     now = now or timezone.now()
     latest = ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED).order_by("-week").values("week")
     rows = ReviewCycle.objects.filter(
@@ -284,9 +285,13 @@ def beat_will_close(project: Project, now: datetime | None = None) -> Callable[[
         else:
             failed.add(week)
     created, last_due = created_week(project), last_due_week(project, now)
-    return lambda week: beat_closes(
-        week, created=created, last_due=last_due, latest_closed=latest_closed, failed=week in failed
-    )
+
+    def leaves_open(week: date) -> LeftOpen | None:
+        if beat_closes(week, created=created, last_due=last_due, latest_closed=latest_closed, failed=week in failed):
+            return None
+        return why_left_open(week, created=created, latest_closed=latest_closed)
+
+    return leaves_open
 
 
 def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | None = None) -> list[dict]:
@@ -298,9 +303,8 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
     The running week is counted now from its items and labels (`running_week_throughput`), as the home page counts
     it; the other weeks are read from their stored rows. Each row has its week's `state` (`week_states`), whether
     any figure was `counted` for it (a week over but never refreshed nor closed has none), and whether it is
-    `left_open`: not closed, and no close of beat's will close it (`beat_will_close`), with why
-    (`predates_the_project`). Four queries (six when
-    the range starts before the project was created).
+    `left_open`: not closed, and no close of beat's will close it: why (`beat_leaves_open`), else None. Four queries
+    (six when the range starts before the project was created).
     """
     running = current_week(project)
     rows = QueueWeek.objects.filter(
@@ -327,7 +331,7 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
     if weeks.first <= running <= weeks.last:
         sums[running] = running_week_throughput(project=project, week=running, queue_slug=queue_slug)
     states = week_states(project=project, weeks=weeks)
-    beat_closes_week, created = beat_will_close(project), created_week(project)
+    leaves_open = beat_leaves_open(project)
     series = []
     for week in weeks.each():
         row = sums.get(week, {})
@@ -337,8 +341,7 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
                 "week_start": week.isoformat(),
                 "state": states[week],
                 # Over, not closed, and not a week beat closes: it stays so until a lead closes it by hand.
-                "left_open": states[week] == WeekState.NOT_CLOSED and not beat_closes_week(week),
-                "predates_the_project": left_to_a_lead(week, created=created),  # why it is left open
+                "left_open": leaves_open(week) if states[week] == WeekState.NOT_CLOSED else None,
                 "counted": week in sums,
                 **{key: row.get(key) or 0 for key in ("labels", "labels_wanted", "items", "items_complete", "backlog")},
                 "quota": row.get("quota"),  # SUM skips the queues without one; None when no queue has one

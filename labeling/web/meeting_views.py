@@ -49,7 +49,6 @@ from labeling.reports import (
 from labeling.rules import calendar
 from labeling.rules.access import labels_blind, lead_project, manages, may_explore, reader_project, visible_project
 from labeling.rules.moments import utc_moment
-from labeling.rules.weekly_close import left_to_a_lead
 from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
 from labeling.selectors.agenda import agenda_since_close
@@ -177,10 +176,8 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "left_open": not is_closed
         and week < current
         and something_to_close
-        and not metric_selectors.beat_will_close(project)(week),
+        and metric_selectors.beat_leaves_open(project)(week),
         "before_the_project": not something_to_close,
-        # Why beat leaves it open: a week before the one the project was created in is never closed by itself.
-        "predates_the_project": left_to_a_lead(week, created=calendar.created_week(project)),
         "closing": closing,
         "close_work": close_work,
         "refresh_work": refresh_work,

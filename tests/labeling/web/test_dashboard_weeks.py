@@ -120,6 +120,7 @@ def test_a_week_the_weekly_close_left_open_says_so_and_who_can_close_it(client, 
             reverse("labeling:meeting-week", args=[project.slug, week_label(weeks[n])]),
         )
         assert "never closed, and the weekly close will not close it" in row and "not counted yet" not in row
+        assert "(it closes only the weeks after the latest closed one)" in row
         assert (
             f'href="{meeting}#close-week">close it</a>' in row
             and f'href="{meeting}#close-week">its meeting page' in row
@@ -149,10 +150,29 @@ def test_the_meeting_page_of_a_week_left_open_does_not_promise_a_close(client, p
         return html.split('id="live-note">')[1].split("</p>")[0]
 
     assert "was never closed, and the weekly close will not close it" in note(lead, 4)
+    assert "(it closes only the weeks after the latest closed one)" in note(lead, 4)
     assert "close the week to freeze them" in note(lead, 4) and "not closed yet" not in note(lead, 4)
     assert "a lead or admin of the project can close it" in note(expert, 4)
     assert "not closed yet" in note(lead, 2) and "never closed" not in note(lead, 2)
     assert "a lead or admin" not in note(expert, 2)
+
+
+def test_a_project_that_never_closed_a_week_says_the_weekly_close_starts_at_the_last_week_that_ended(
+    client, project, lead, this_week
+):
+    """No week closed: beat starts at the last week that ended, so the weeks before it are left open; there is no
+    "latest closed one" to name (the pages said it closes only the weeks after it)."""
+    created_weeks_ago(project, 5)
+    client.force_login(lead)
+
+    rows = rows_of(client.get(reverse("labeling:dashboard", args=[project.slug])).content.decode())
+    week = week_label(this_week - timedelta(weeks=3))
+    meeting = client.get(reverse("labeling:meeting-week", args=[project.slug, week])).content.decode()
+
+    reason = "(the project never closed a week, and it starts at the last one that ended)"
+    assert f"the weekly close will not close it {reason}" in rows[week]
+    assert f"the weekly close will not close it {reason}" in meeting.split('id="live-note">')[1].split("</p>")[0]
+    assert "latest closed one" not in rows[week] + meeting
 
 
 WEDNESDAY_NOON = datetime(2026, 11, 18, 12, tzinfo=UTC)
