@@ -4,7 +4,7 @@ question a week's pass rate is about."""
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db.models import Exists, Q, Subquery
 from django.utils import timezone
@@ -116,7 +116,7 @@ def rubrics_published_in_week(
     week before it ends (`calendar.week_span`), so that after a zone move each version is told in one week. `beside`:
     the closed cycles of the weeks before and after it, by week, as a caller read them with the week's own
     (`closed_weeks_beside`, `report.report_of_week`); else one query reads them. One query, two without `beside`."""
-    cycles = beside if beside is not None else _span_cycles(project, week, cycle=cycle)
+    cycles = beside if beside is not None else _span_cycles(project, week)
     cycles = cycles | ({week: cycle} if cycle is not None else {})
     start, end = calendar.week_span(project, week, cycles=cycles)
     return rubrics_published_between(project, start, end)
@@ -130,14 +130,13 @@ def closed_weeks_beside(project: Project, week: date) -> Q:
     return Q(week__in=[each for each in (before, after) if each is not None], status=CycleStatus.CLOSED)
 
 
-def _span_cycles(project: Project, week: date, *, cycle: ReviewCycle | None) -> dict[date, ReviewCycle]:
-    """The cycles `calendar.week_span` reads for the week, by week: the closed ones beside it
-    (`closed_weeks_beside`), whatever its status, and its own (`cycle`, else a closed one found with them: the running
-    week's, for `rubric_published_this_week`, as the home page reads it). One query."""
+def _span_cycles(project: Project, week: date) -> dict[date, ReviewCycle]:
+    """The closed cycles `calendar.week_span` reads for the week, by week: those beside it (`closed_weeks_beside`),
+    and its own if closed (the running week's, for `rubric_published_this_week`, as the home page reads it; a caller
+    holding the week's cycle lays it over them). One query."""
     wanted = closed_weeks_beside(project, week) | Q(week=week, status=CycleStatus.CLOSED)
-    closed = ReviewCycle.objects.filter(wanted, project=project)
-    cycles = {found.week: found for found in closed.only("week", "status", "closed_in_time_zone")}
-    return cycles | ({week: cycle} if cycle is not None else {})
+    closed = ReviewCycle.objects.filter(wanted, project=project).order_by()  # by project's slug: a join for nothing
+    return {found.week: found for found in closed.only("week", "status", "closed_in_time_zone")}
 
 
 def rubrics_published_data(
@@ -184,11 +183,12 @@ def rubric_published_this_week(
         newest_two = Rubric.objects.filter(project=project).select_related("created_by").order_by("-version")[:2]
         versions = (*newest_two, None, None)[:2]
     rubric, before = versions
-    if rubric is None or before is None:
-        return None
     week = calendar.current_week(project, now or timezone.now())
+    # A zone move shifts a week's start by a day at most: an older version needs no query of the cycles.
+    if rubric is None or before is None or rubric.created_at < calendar.week_start(project, week) - timedelta(days=2):
+        return None
     if cycles is None:
-        cycles = _span_cycles(project, week, cycle=None)
+        cycles = _span_cycles(project, week)
     start, end = calendar.week_span(project, week, cycles=cycles)
     if not start <= rubric.created_at < end:
         return None

@@ -309,7 +309,8 @@ def _record(
 ) -> bool:
     """Move the temporary file over its name and mark it ready, if the version is still ready (an erasure withdraws a
     version under the same row lock; it wins), still has the `rubric_versions` the file was rendered with, and its
-    file is still wanted. Otherwise leave the name as it is: a newer render may have recorded a file of that name."""
+    file's row still exists (one swept to `on_request` meanwhile is ready again: its file is in place). Otherwise
+    leave the name as it is: a newer render may have recorded a file of that name."""
     # The version's row lock: an erasure that withdraws it, or migration 0066 that widens its `rubric_versions` (which
     # decide the typed files' columns) and asks for its files again, updates the row, so one of us waits for the
     # other. A render that read the version before such a widening leaves the file pending for the render asked for.

@@ -17,7 +17,6 @@ from labeling.models import (
 from labeling.rules.calendar import day_start
 from labeling.rules.explore import (
     DEFAULT_SORT,
-    MAX_VALUE_CHARS,
     ExploreFilter,
     has_working_link,
     is_double,
@@ -26,6 +25,7 @@ from labeling.rules.explore import (
     pair_fits,
     shown_value,
     tags_of,
+    value_fits,
 )
 
 from ..metrics import first_week_of_the_project
@@ -138,7 +138,7 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
         feedback[{1: "up", 0: "neutral", -1: "down", None: "none"}[score]] += 1
         for key, value in (metadata or {}).items():
             keys[key] += 1
-            if isinstance(value, bool) or isinstance(value, str) and is_category(value):
+            if isinstance(value, bool) or isinstance(value, str) and value_fits(value):  # a value, not a long text
                 metadata_values.setdefault(key, Counter())[metadata_text(value)] += 1
             elif isinstance(value, int | float) and is_double(value):
                 numbers.setdefault(key, []).append(value)
@@ -166,12 +166,6 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
     return Summary(
         total=total, sample=len(sample), facets=facets, histograms=histograms, sort=spec.sort, verdicts=verdicts
     )
-
-
-def is_category(value: str) -> bool:
-    """Whether a metadata text is counted as a value at all (at most MAX_VALUE_CHARS), not a long text; whether a
-    facet lists it is `rules.explore.has_working_link`'s rule."""
-    return len(value) <= MAX_VALUE_CHARS
 
 
 def histogram(title: str, values: list[float]) -> Histogram:

@@ -164,3 +164,18 @@ def test_a_weeks_report_reads_the_closed_weeks_beside_it_as_the_versions_publish
 
     assert told == [[], [2], []]
     assert report_of_week(project=project, week=closed_week).report == {"mark": "A"}
+
+
+def test_an_older_version_than_the_running_week_is_no_news_without_reading_the_weeks_cycles(
+    project, django_assert_num_queries
+):
+    """The project page asks every lead's visit: a version published long before the running week costs the newest
+    two versions' query only, not the cycles `calendar.week_span` reads for a week after a zone move."""
+    from labeling.selectors.rubrics import rubric_published_this_week
+
+    publish_rubric(project=project, questions=QUESTIONS)
+    v2 = publish_rubric(project=project, questions=QUESTIONS[:1])
+    Rubric.objects.filter(pk=v2.pk).update(created_at=v2.created_at - timedelta(days=90))
+
+    with django_assert_num_queries(1):
+        assert rubric_published_this_week(project) is None
