@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from labeling.exceptions import InvalidFilter
+from labeling.models import QuestionKind
 from labeling.models.outputs import LATENCY_KEY
 from labeling.rules.calendar import WEEK_YEARS
 from labeling.rules.query_booleans import QUERY_BOOLEANS, not_a_query_boolean, read_query_boolean
@@ -248,6 +249,15 @@ def verdict_word(answer: str) -> str | None:
     "fail" (the filter menu's and the badges' words), None for no yes/no answer."""
     verdict = read_verdict(answer)
     return None if verdict is None else "pass" if verdict else "fail"
+
+
+def reads_as_verdict(key: str | None, questions_now: Iterable[dict]) -> bool:
+    """Whether explore's `gold=<key>:pass` (or fail) reads `key`, the verdict question of some rubric version, as a
+    verdict: the current rubric (`questions_now`) asks it as a yes/no question, or no longer asks it (read as the
+    newest version that made it the verdict asked it). Not when it asks it now as another kind: explore reads a key the
+    rubric asks as the rubric asks it, and a pass or fail answers no rating or text. The one rule of explore's gold
+    filter (`selectors.explore.verdict_questions`, its refusal's earlier verdict keys) and the meeting page's links."""
+    return all(question["kind"] == QuestionKind.BINARY for question in questions_now if question["key"] == key)
 
 
 def theme_key(week_label: str, rank: int) -> str:

@@ -3,7 +3,6 @@
 from datetime import date, timedelta, tzinfo
 
 from labeling.metrics.agreement import MIN_UNITS, too_few_units
-from labeling.models import QuestionKind
 from labeling.reports import (
     FIRST_WEEK,
     NOT_COMPUTED,
@@ -24,7 +23,7 @@ from labeling.reports import (
     too_few_to_compare,
     week1_partial,
 )
-from labeling.rules.explore import week_query
+from labeling.rules.explore import reads_as_verdict, week_query
 from labeling.rules.gold import verdict_question
 from labeling.rules.text import counted
 
@@ -52,13 +51,10 @@ OUTPUTS_NOT_ITEMS = "explore lists outputs: one reviewed in two queues is one ou
 def _explore_can_filter_by_verdict(report: dict, questions_now: list[dict] | None) -> bool:
     """Whether explore can filter by the gold answer to the week's verdict question (the one its report froze): the
     rubric asks it now as a yes/no question, or no longer asks it (explore's `gold=` reads an earlier version's verdict
-    question in pass/fail words, `selectors.explore.verdict_questions`); not when the rubric asks the key now as
-    another kind of question, which explore reads as the rubric asks it. None for `questions_now`: not known, taken
-    as asked."""
-    key = report.get("verdict_question")
-    return questions_now is None or all(
-        question["kind"] == QuestionKind.BINARY for question in questions_now if question["key"] == key
-    )
+    question in pass/fail words); not when the rubric asks the key now as another kind of question, which explore
+    reads as the rubric asks it: explore's own rule, `rules.explore.reads_as_verdict`. None for `questions_now`: not
+    known, taken as asked."""
+    return questions_now is None or reads_as_verdict(report.get("verdict_question"), questions_now)
 
 
 def _pass_rate_notes(report: dict, questions_now: list[dict] | None, *, links: bool) -> list[str]:

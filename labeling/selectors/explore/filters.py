@@ -50,6 +50,7 @@ from labeling.rules.explore import (
     metadata_text,
     parse_filter,
     read_verdict,
+    reads_as_verdict,
     search_groups,
     verdict_word,
 )
@@ -388,14 +389,9 @@ def verdict_questions(project: Project, spec: ExploreFilter) -> Verdicts:
     questions = questions_of(project)
     current = verdict_question(questions)
     key_now = current["key"] if current else None
-    asked = {question["key"]: question for question in questions}
     # A pass or fail on another yes/no question than the current verdict, or on one the rubric no longer asks.
     named = [
-        key
-        for key, answer in spec.gold
-        if key != key_now
-        and verdict_word(answer)
-        and asked.get(key, {"kind": QuestionKind.BINARY})["kind"] == QuestionKind.BINARY
+        key for key, answer in spec.gold if key != key_now and verdict_word(answer) and reads_as_verdict(key, questions)
     ]
     if not named:
         return Verdicts(questions, current, current)
@@ -409,13 +405,13 @@ def verdict_questions(project: Project, spec: ExploreFilter) -> Verdicts:
 def _former_verdicts(project: Project, questions: list[dict], current: dict | None) -> dict[str, dict]:
     """Earlier rubric versions' verdict questions other than `current`, by key (`Verdicts.former`): as the current
     rubric (`questions`) asks them when it still asks them pass/fail, else as the newest version that did; none the
-    rubric asks now as another kind of question. One query."""
+    rubric asks now as another kind of question (`rules.explore.reads_as_verdict`). One query."""
     asked = {question["key"]: question for question in questions}
     key_now = current["key"] if current else None
     return {
         key: asked.get(key, question)
         for key, question in verdict_keys(project).items()
-        if key != key_now and asked.get(key, question)["kind"] == QuestionKind.BINARY
+        if key != key_now and reads_as_verdict(key, questions)
     }
 
 

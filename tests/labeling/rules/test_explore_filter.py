@@ -306,6 +306,28 @@ def test_one_reading_of_a_pass_fail_answer_serves_the_filter_and_the_pages_words
 
 
 @pytest.mark.parametrize(
+    ("asked_now", "reads"),
+    [
+        ({"key": "correct", "kind": "binary"}, True),  # still yes/no, the verdict or not
+        (None, True),  # no longer asked: read as the version that made it the verdict asked it
+        ({"key": "correct", "kind": "text"}, False),
+        ({"key": "correct", "kind": "choice", "options": ["all", "some"]}, False),
+        ({"key": "correct", "kind": "rating", "scale": [1, 5]}, False),
+    ],
+)
+def test_a_former_verdict_key_reads_as_a_verdict_unless_the_rubric_asks_it_now_as_another_kind(asked_now, reads):
+    """`correct` was a version's verdict question: a pass or fail on it still reads as one while the rubric asks it as
+    yes/no or not at all; asked now as another kind, explore reads it as the rubric asks it (the one rule of explore's
+    gold filter, its refusal message and the meeting page's links)."""
+    from labeling.rules.explore import reads_as_verdict
+
+    questions_now = [{"key": "accurate", "kind": "binary"}, *([asked_now] if asked_now else [])]
+
+    assert reads_as_verdict("correct", questions_now) is reads
+    assert reads_as_verdict("accurate", questions_now) is True
+
+
+@pytest.mark.parametrize(
     ("parameter", "field"),
     [("model", "models"), ("tag", "tags"), ("has_meta", "metadata_keys"), ("event", "events"), ("session", "session")],
 )

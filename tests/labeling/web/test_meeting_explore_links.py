@@ -194,6 +194,45 @@ def test_a_frozen_week_whose_verdict_key_is_now_another_kind_of_question_links_n
     assert "another kind of question" in tile
 
 
+@pytest.mark.parametrize(
+    ("asked_now", "filterable"),
+    [
+        ({"key": "correct", "kind": "binary", "prompt": "Correct?", "required": False}, True),
+        (None, True),
+        ({"key": "correct", "kind": "text", "prompt": "What is wrong?", "required": False}, False),
+        ({"key": "correct", "kind": "choice", "prompt": "How correct?", "options": ["all", "some"]}, False),
+    ],
+    ids=["yes-no", "dropped", "text", "choice"],
+)
+def test_the_meeting_pages_verdict_links_and_explores_gold_filter_agree_on_a_former_verdict_key(
+    client, project, rubric, lead, asked_now, filterable
+):
+    """The closed week's verdict question is `correct`; v2 makes `accurate` the verdict and asks `correct` as yes/no,
+    not at all, as a text or as a choice. The tile links its failed outputs exactly when explore reads
+    `gold=correct:fail` as a fail (`rules.explore.reads_as_verdict`), and explore's refusal of another key offers
+    `correct` as an earlier verdict question only when it would read it so and the rubric no longer lists it."""
+    import html as markup
+
+    from labeling.services.rubrics import publish_rubric
+
+    accurate = {"key": "accurate", "kind": "binary", "prompt": "Is it accurate?", "required": False}
+    kept = [question for question in rubric.questions if question["key"] != "correct"]
+    questions = [accurate, *kept, *([asked_now] if asked_now else [])]
+    publish_rubric(project=project, questions=questions, guidelines="", published_by=lead)
+    client.force_login(lead)
+    explore = reverse("labeling:explore", args=[project.slug])
+
+    tile = pass_rate_tile(client.get(close_week(project)).content.decode())
+    followed = client.get(explore + "?gold=correct%3Afail")
+    refusal = markup.unescape(client.get(explore + "?gold=nosuch%3Afail").text)
+
+    assert ("gold=correct%3Afalse" in tile) is filterable
+    assert followed.status_code == (200 if filterable else 400)
+    assert ("Gold: correct: fail" in followed.text) is filterable  # read in pass/fail words
+    earlier = refusal.split("an earlier rubric version's verdict question with pass or fail:")[1:]
+    assert ("'correct'" in "".join(earlier)) is (asked_now is None)
+
+
 def test_a_frozen_weeks_passed_link_leaves_out_an_output_that_failed_its_question_in_another_queue(
     client, project, rubric, lead, expert
 ):
