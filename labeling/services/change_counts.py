@@ -15,7 +15,7 @@ from django.db.models.fields.json import KeyTransform
 from labeling.metrics import changes as tests
 from labeling.metrics.changes import Tally
 from labeling.models import ChangeDimension, Item, Output, Project, UsageEvent
-from labeling.rules.explore import NUMBER_MAX_SQL, has_working_link, tags_of
+from labeling.rules.explore import NUMBER_MAX_SQL, has_working_link, tags_of, value_fits
 from labeling.rules.gold import gold_answer, output_verdict
 from labeling.selectors.rubrics import verdict_question
 
@@ -71,8 +71,8 @@ def week_counts(project: Project, window: WeekWindow) -> tests.WeekCounts:
         counts.lengths = _output_lengths(outputs)
         categorical, numeric = _metadata_tallies(outputs, counts.outputs.total())
         counts.slices = [
-            *((ChangeDimension.MODEL, "", value, tally) for value, tally in top_slices(models, "model")),
-            *((ChangeDimension.TAG, "", value, tally) for value, tally in top_slices(_tag_tallies(outputs), "tag")),
+            *((ChangeDimension.MODEL, "", value, tally) for value, tally in top_slices(models)),
+            *((ChangeDimension.TAG, "", value, tally) for value, tally in top_slices(_tag_tallies(outputs))),
             *((ChangeDimension.METADATA, key, value, tally) for (key, value), tally in sorted(categorical.items())),
         ]
         counts.numbers = _numeric_values(outputs, numeric)
@@ -85,14 +85,15 @@ def week_counts(project: Project, window: WeekWindow) -> tests.WeekCounts:
     if tests.baseline_of(counts.events):
         everything = Tally(outputs=counts.events)
         counts.event_volume_baseline = volume_baseline(window, UsageEvent.objects.filter(project=project), everything)
-        counts.event_names = top_slices(names, "event")
+        counts.event_names = top_slices(names)
     return counts
 
 
-def top_slices(tallies: dict[str, Tally], parameter: str) -> list[tuple[str, Tally]]:
-    """The MAX_SLICES most frequent slices (ties by name) of those whose link, explore's `parameter` (model, tag,
-    event), is a filter the page takes (`has_working_link`): one it would refuse is no slice, nor takes a place."""
-    fitting = [(value, tally) for value, tally in tallies.items() if has_working_link(parameter, "", value)]
+def top_slices(tallies: dict[str, Tally]) -> list[tuple[str, Tally]]:
+    """The MAX_SLICES most frequent models, tags or event names (ties by name) of those whose link is a filter explore
+    takes (`value_fits`, as `has_working_link` measures every value matched as stored): one it would refuse is no
+    slice, nor takes a place."""
+    fitting = [(value, tally) for value, tally in tallies.items() if value_fits(value)]
     return sorted(fitting, key=lambda pair: (-pair[1].total(), pair[0]))[:MAX_SLICES]
 
 

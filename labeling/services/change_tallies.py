@@ -360,8 +360,8 @@ def _pooled(project: Project, window: WeekWindow, tallies: dict[int, dict]) -> t
                 tags[tag].add(slot, n, rated, down)
         categorical, numeric = chosen_metadata(_ranked_metadata(tallies), counts.outputs.total())
         counts.slices = [
-            *((ChangeDimension.MODEL, "", value, tally) for value, tally in top_slices(models, "model")),
-            *((ChangeDimension.TAG, "", value, tally) for value, tally in top_slices(tags, "tag")),
+            *((ChangeDimension.MODEL, "", value, tally) for value, tally in top_slices(models)),
+            *((ChangeDimension.TAG, "", value, tally) for value, tally in top_slices(tags)),
             *((ChangeDimension.METADATA, key, value, tally) for (key, value), tally in sorted(categorical.items())),
         ]
         counts.numbers = _pooled_numbers(tallies, numeric)
@@ -378,7 +378,7 @@ def _pooled(project: Project, window: WeekWindow, tallies: dict[int, dict]) -> t
     if tests.baseline_of(counts.events):
         everything = Tally(outputs=counts.events)
         counts.event_volume_baseline = volume_baseline(window, UsageEvent.objects.filter(project=project), everything)
-        counts.event_names = top_slices(names, "event")
+        counts.event_names = top_slices(names)
     return counts
 
 
