@@ -106,7 +106,8 @@ def request_files(*, version: DatasetVersion, formats: Iterable[str] = STORED_FO
         VersionFile.objects.update_or_create(
             version=version,
             format=fmt,
-            defaults={"state": VersionFileState.PENDING, "revision": FORMATS[fmt].revision, "error": ""},
+            # `error` stays: the last render's failure is shown until a render makes the file (`_record` clears it).
+            defaults={"state": VersionFileState.PENDING, "revision": FORMATS[fmt].revision},
         )
     # No render has taken this request up yet (`_request_lost`): a stamp of an earlier render is no longer its own.
     VersionFile.objects.filter(version=version, format__in=formats).update(requested_at=now, render_started_at=None)
@@ -172,12 +173,14 @@ class FileState(NamedTuple):
     """What a download of one stored file gets now: `state` is `ready` (served at once), `pending` (a worker is making
     it: 503 meanwhile) or `on_request` (not on disk: the first download or "Prepare" asks a worker to make it). `swept`:
     deleted by the sweep to save disk. `size` and `sha256`: of the file's bytes, once made in the format's current
-    revision (a swept file made again has the same bytes); else None."""
+    revision (a swept file made again has the same bytes); else None. `error`: why the last render failed, while no
+    render has made the file since (asked for again or not); else empty."""
 
     state: str
     swept: bool = False
     size: int | None = None
     sha256: str | None = None
+    error: str = ""
 
 
 def file_states(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, FileState]]:
@@ -207,6 +210,7 @@ def file_states(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, Fi
                 swept=row.state == VersionFileState.ON_REQUEST,
                 size=row.size if made else None,
                 sha256=row.sha256 if made else None,
+                error=row.error if state != VersionFileState.READY else "",
             )
     return states
 
