@@ -20,8 +20,8 @@ columns: a render that read the version before it widened does not mark its file
   killed before it moves its file (a worker OOM-killed, a deploy's restart, the task's hard time limit) leaves its
   temporary file behind: the beat sweep (`sweep_dead_renders`) deletes it once it was last written longer ago than
   `RENDER_TIME_LIMIT`, the limit past which no render runs, so a render in progress never loses its file. The row
-  stays pending; the redelivered task (a worker lost), or the next download once the request looks lost (the time
-  limit: Celery acks a task it kills for it), renders it again.
+  stays pending; the redelivered task (a worker lost), or the next download once the request looks lost (its render
+  silent for `RENDER_SILENCE`: Celery acks a task it kills at its time limit), renders it again.
 - **Lost.** A render stamps `render_started_at` on the files it makes before it makes the first, and stamps them
   again as it writes (at most every `RENDER_HEARTBEAT`): a heartbeat. A pending file a render took up is on its way
   while its stamp is younger than `RENDER_SILENCE`, however long the render takes, so a download meanwhile asks for no
