@@ -473,9 +473,17 @@ OUTBOX_KEEP_DAYS = env_int("OUTBOX_KEEP_DAYS", default=3)
 # A message sent this long ago that no worker took, while its queue in Redis is empty, was lost by Redis (restarted
 # without its data): the sweep sends it again.
 OUTBOX_RESEND_AFTER_SECONDS = env_int("OUTBOX_RESEND_AFTER_SECONDS", default=600)
-if CELERY_BEAT_SCHEDULE["publish-outbox"]["schedule"] < 1 or OUTBOX_KEEP_DAYS < 1 or OUTBOX_RESEND_AFTER_SECONDS < 1:
+# A message lost again after this many resends is given up (logged as an error, shown on /readyz): a task its worker
+# kills at its hard time limit every time (Celery acks it, no worker marks it finished) would be sent forever.
+OUTBOX_MAX_RESENDS = env_int("OUTBOX_MAX_RESENDS", default=5)
+if (
+    CELERY_BEAT_SCHEDULE["publish-outbox"]["schedule"] < 1
+    or OUTBOX_KEEP_DAYS < 1
+    or OUTBOX_RESEND_AFTER_SECONDS < 1
+    or OUTBOX_MAX_RESENDS < 1
+):
     raise ImproperlyConfigured(
-        "OUTBOX_SWEEP_SECONDS, OUTBOX_KEEP_DAYS and OUTBOX_RESEND_AFTER_SECONDS must be positive."
+        "OUTBOX_SWEEP_SECONDS, OUTBOX_KEEP_DAYS, OUTBOX_RESEND_AFTER_SECONDS and OUTBOX_MAX_RESENDS must be positive."
     )
 # Hours after a cycle week ends before beat closes it (leads may close it earlier from the meeting page).
 CYCLE_CLOSE_GRACE_HOURS = env_int("CYCLE_CLOSE_GRACE_HOURS", default=0)

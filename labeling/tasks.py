@@ -56,7 +56,7 @@ def build_dataset(dataset_id: int, full: bool = False) -> int | None:
 @shared_task(
     name="labeling.render_version_files",
     acks_late=True,
-    time_limit=int(RENDER_TIME_LIMIT.total_seconds()),  # the sweep of dead renders' files and downloads rely on it
+    time_limit=int(RENDER_TIME_LIMIT.total_seconds()),  # the sweep of dead renders' files relies on it
     soft_time_limit=int(RENDER_TIME_LIMIT.total_seconds()) - 100,
 )
 def render_version_files(version_id: int) -> list[str]:

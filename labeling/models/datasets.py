@@ -182,7 +182,8 @@ class VersionFile(models.Model):
     stale, and it is made again. `sha256` and `size` describe the stored bytes; `name` is the file's name
     in the default storage (MEDIA_ROOT). `served_at` is when it was last downloaded (to the hour): the sweep keeps
     the files of the latest versions and of those downloaded lately, and deletes the rest (`on_request`).
-    `render_started_at` is when the last render of it started: a pending file is being made until its time limit."""
+    `render_started_at` is the last render's stamp, set when it starts and renewed as it writes (its heartbeat): a
+    pending file is being made while it is recent (`version_files.RENDER_SILENCE`)."""
 
     version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="files")
     format = models.CharField(max_length=32)

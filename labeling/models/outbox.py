@@ -41,6 +41,10 @@ class OutboxMessage(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+    # Times `resend_lost` sent it again (a database default: a process of the release before inserts without it).
+    resends = models.PositiveIntegerField(default=0, db_default=0)
+    # Lost again after OUTBOX_MAX_RESENDS resends (e.g. killed by its time limit every time): never sent again.
+    given_up_at = models.DateTimeField(null=True, blank=True)
 
     objects = OutboxMessageQuerySet.as_manager()
 
@@ -71,6 +75,8 @@ class OutboxMessage(models.Model):
                 condition=Q(published_at__isnull=False, finished_at__isnull=True),
                 name="outbox_sent_unfinished",
             ),
+            # /readyz asks for the messages given up: a few rows, however large the table.
+            models.Index(fields=["given_up_at"], condition=Q(given_up_at__isnull=False), name="outbox_given_up"),
         ]
 
     def __str__(self) -> str:

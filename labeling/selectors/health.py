@@ -9,6 +9,7 @@ from django.utils import timezone
 from labeling.models import (
     CycleStatus,
     DeliveryStatus,
+    OutboxMessage,
     Project,
     ReviewCycle,
     RoutingState,
@@ -44,6 +45,22 @@ def webhooks_state(now: datetime | None = None) -> str:
     overdue = (now or timezone.now()) - timedelta(seconds=settings.WEBHOOK_STALL_SECONDS)
     pending = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lt=overdue)
     return "stalled" if pending.exists() else "ok"  # one index probe: webhook_delivery_pending
+
+
+def given_up_work(limit: int = 20) -> list[dict]:
+    """The queued work the outbox gave up on (sent OUTBOX_MAX_RESENDS times again and never finished), newest first,
+    until the outbox prunes it (OUTBOX_KEEP_DAYS). One index probe: outbox_given_up."""
+    rows = OutboxMessage.objects.filter(given_up_at__isnull=False).order_by("-given_up_at")[:limit]
+    return [
+        {
+            "id": message.pk,
+            "task": message.task,
+            "args": message.args,
+            "given_up_at": utc_moment(message.given_up_at),
+            "error": message.last_error,
+        }
+        for message in rows.only("pk", "task", "args", "given_up_at", "last_error")
+    ]
 
 
 def worker_heartbeats() -> list[dict]:

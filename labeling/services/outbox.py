@@ -121,6 +121,9 @@ def resend_lost(*, now: datetime | None = None) -> int:
     worker holds it (Redis keeps a taken message until the worker acks it: every outbox task acks late), is no
     longer there: Redis restarted without its data, or failed over to a replica that never had it. Tasks are
     idempotent, so one sent again that a worker had prefetched is harmless.
+
+    One lost again after OUTBOX_MAX_RESENDS resends is given up instead (logged as an error, `given_up_at`, shown on
+    /readyz): a task its worker kills at its hard time limit is acked and never marked finished, every time.
     """
     if current_app.conf.task_always_eager or OutboxMessage.objects.pending().exists():
         return 0  # no broker; or one that failed the sweep just now (what it holds is unknown)
@@ -135,19 +138,36 @@ def resend_lost(*, now: datetime | None = None) -> int:
             for message in lost:
                 if _queue_of(message.task) not in empty or message.pk in held:
                     continue  # still in Redis: waiting its turn behind others, or running
+                if message.resends >= settings.OUTBOX_MAX_RESENDS:
+                    _give_up(message)
+                    continue
                 _send_task(
                     message.task, args=message.args, kwargs=message.kwargs, headers={HEADER: message.pk},
                     argsrepr=_short_repr(message.args),
                 )  # fmt: skip
                 # Not started again: the page says "queued" until a worker takes it.
                 OutboxMessage.objects.filter(pk=message.pk).update(
-                    published_at=timezone.now(), started_at=None, attempts=F("attempts") + 1
+                    published_at=timezone.now(), started_at=None, attempts=F("attempts") + 1, resends=F("resends") + 1
                 )
                 logger.warning("Outbox: %s #%s was lost by the broker; sent again", message.task, message.pk)
                 resent += 1
         except Exception as exc:  # the broker went away meanwhile: the next sweep looks again
             logger.warning("Outbox: could not look for messages the broker lost: %s", exc)
     return resent
+
+
+def _give_up(message: OutboxMessage) -> None:
+    """Send the message no more. Finished too: nothing will run it, so the pages stop saying "queued" and a new
+    request for the same work (a download, "Build now") is a message of its own."""
+    now = timezone.now()
+    error = (
+        f"Given up: sent {message.resends + 1} times and never finished (killed by its time limit, or lost each time)"
+    )
+    OutboxMessage.objects.filter(pk=message.pk).update(given_up_at=now, finished_at=now, last_error=error)
+    logger.error(
+        "Outbox: %s #%s %s was sent %d times and never finished: given up",
+        message.task, message.pk, _short_repr(message.args), message.resends + 1,
+    )  # fmt: skip
 
 
 def _held_by_workers() -> set[int]:

@@ -20,13 +20,16 @@ columns: a render that read the version before it widened does not mark its file
   killed before it moves its file (a worker OOM-killed, a deploy's restart, the task's hard time limit) leaves its
   temporary file behind: the beat sweep (`sweep_dead_renders`) deletes it once it was last written longer ago than
   `RENDER_TIME_LIMIT`, the limit past which no render runs, so a render in progress never loses its file. The row
-  stays pending; the redelivered task (a worker lost), or the next download once the request looks lost (the time
-  limit: Celery acks a task it kills for it), renders it again.
-- **Lost.** A render stamps `render_started_at` on the files it makes before it makes the first. A pending file a
-  render took up is on its way until `RENDER_TIME_LIMIT` after that stamp, however long it takes, so a download
-  meanwhile asks for no second render beside it; past it, that render is dead and the next download asks again at
-  once. One no render took up is lost after `STALE_REQUEST` (its message lost, a worker that failed before starting).
-  A render that fails (or meets its soft time limit) marks its file failed, which a download asks for again at once.
+  stays pending; the redelivered task (a worker lost), or the next download once the request looks lost (its render
+  silent for `RENDER_SILENCE`: Celery acks a task it kills at its time limit), renders it again.
+- **Lost.** A render stamps `render_started_at` on the files it makes before it makes the first, and stamps them
+  again as it writes (at most every `RENDER_HEARTBEAT`): a heartbeat. A pending file a render took up is on its way
+  while its stamp is younger than `RENDER_SILENCE`, however long the render takes, so a download meanwhile asks for no
+  second render beside it; past it, that render is dead (killed, its worker gone, or its database connection lost so
+  that not even its failure could be written) and the next download asks again. One no render took up is lost after
+  `STALE_REQUEST` (its message lost, a worker that failed before starting). A render that fails (or meets its soft
+  time limit) marks its file failed, which a download asks for again at once; the files it did not reach, and those a
+  render that lost at its record (`_record`) did not reach, lose its stamp: no longer on their way.
 - **Erasure.** `discard_files` deletes a withdrawn version's rows here and, once the erasure commits, its directory.
 - **Disk.** A version's files cost more disk than its rows (~62 MB against ~20 MB a week at W4's size: bench/README.md),
   and superseded versions are seldom downloaded. The beat sweep (`sweep_superseded_files`) deletes the files of every
@@ -74,6 +77,12 @@ DIRECTORY = "datasets"
 # The render task's hard time limit (tasks.py): a worker kills a render past it, so a temporary file written longer
 # ago than this belongs to a render that died.
 RENDER_TIME_LIMIT = timedelta(hours=1)
+# A render re-stamps its files at most this often as it writes (one UPDATE an interval, not one a chunk; a chunk is a
+# row group: seconds), so a render that dies where nothing of it can write (a database outage fails its failure
+# handler too) is known dead after RENDER_SILENCE, not after its time limit. The stamp is the worker's clock and the
+# bound is minutes, so clocks a few seconds apart do not matter.
+RENDER_HEARTBEAT = timedelta(seconds=60)
+RENDER_SILENCE = 5 * RENDER_HEARTBEAT
 TEMPORARY_SUFFIX = ".part"
 
 
@@ -97,7 +106,8 @@ def request_files(*, version: DatasetVersion, formats: Iterable[str] = STORED_FO
         VersionFile.objects.update_or_create(
             version=version,
             format=fmt,
-            defaults={"state": VersionFileState.PENDING, "revision": FORMATS[fmt].revision, "error": ""},
+            # `error` stays: the last render's failure is shown until a render makes the file (`_record` clears it).
+            defaults={"state": VersionFileState.PENDING, "revision": FORMATS[fmt].revision},
         )
     # No render has taken this request up yet (`_request_lost`): a stamp of an earlier render is no longer its own.
     VersionFile.objects.filter(version=version, format__in=formats).update(requested_at=now, render_started_at=None)
@@ -149,7 +159,10 @@ def prepare_file(*, version: DatasetVersion, fmt: str) -> VersionFile | None:
         return None
     elif current is not None and current.state == VersionFileState.PENDING and current.render_started_at:
         logger.warning(
-            "The render of the %s file of %s died or ran past its time limit: rendering it again", fmt, version
+            "The render of the %s file of %s fell silent (died, was killed at its time limit or lost its database): "
+            "rendering it again",
+            fmt,
+            version,
         )
     with transaction.atomic():
         request_files(version=version, formats=[fmt])
@@ -160,12 +173,14 @@ class FileState(NamedTuple):
     """What a download of one stored file gets now: `state` is `ready` (served at once), `pending` (a worker is making
     it: 503 meanwhile) or `on_request` (not on disk: the first download or "Prepare" asks a worker to make it). `swept`:
     deleted by the sweep to save disk. `size` and `sha256`: of the file's bytes, once made in the format's current
-    revision (a swept file made again has the same bytes); else None."""
+    revision (a swept file made again has the same bytes); else None. `error`: why the last render failed, while no
+    render has made the file since (asked for again or not); else empty."""
 
     state: str
     swept: bool = False
     size: int | None = None
     sha256: str | None = None
+    error: str = ""
 
 
 def file_states(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, FileState]]:
@@ -195,6 +210,7 @@ def file_states(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, Fi
                 swept=row.state == VersionFileState.ON_REQUEST,
                 size=row.size if made else None,
                 sha256=row.sha256 if made else None,
+                error=row.error if state != VersionFileState.READY else "",
             )
     return states
 
@@ -211,10 +227,10 @@ def _download_state(row: VersionFile | None, fmt: str, *, now: datetime) -> str:
 
 def _request_lost(row: VersionFile, now: datetime) -> bool:
     """Whether no render can still be making this pending file: the render that took up its request (its stamp, which
-    each request clears: the worker's clock is never compared with the web's) started longer ago than the task's hard
-    time limit, or no render took it up within STALE_REQUEST."""
+    each request clears and the render renews as it writes) has been silent for RENDER_SILENCE, or no render took it
+    up within STALE_REQUEST."""
     if row.render_started_at is not None:
-        return row.render_started_at <= now - RENDER_TIME_LIMIT
+        return row.render_started_at <= now - RENDER_SILENCE
     return row.requested_at <= now - STALE_REQUEST
 
 
@@ -257,15 +273,15 @@ def render_version_files(*, version_id: int) -> list[str]:
         if current.state == VersionFileState.ON_REQUEST:
             continue  # swept to save disk, and nobody has asked for it since
         wanted.append(current)
-    # Every file before the first is made: a download meanwhile knows this render is on its way (`_request_lost`).
-    started = timezone.now()
-    VersionFile.objects.filter(pk__in=[current.pk for current in wanted]).update(render_started_at=started)
+    # Every file before the first is made, and again as it writes: a download meanwhile knows this render is on its
+    # way (`_request_lost`).
+    heartbeat = _Heartbeat([current.pk for current in wanted])
     rendered = []
     for position, current in enumerate(wanted):
         fmt, export = current.format, FORMATS[current.format]
         name = file_name(version, fmt)
         try:
-            temporary, size, sha256 = write_beside(name, export.chunks(version=version))
+            temporary, size, sha256 = write_beside(name, heartbeat.beating(export.chunks(version=version)))
             try:
                 recorded = _record(
                     version_id=version.pk,
@@ -284,15 +300,45 @@ def render_version_files(*, version_id: int) -> list[str]:
                 state=VersionFileState.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
             )
             # Those this render will not make are no longer on their way (unless a render since took them up).
-            untouched = [later.pk for later in wanted[position + 1 :]]
-            VersionFile.objects.filter(pk__in=untouched, render_started_at=started).update(render_started_at=None)
+            heartbeat.stop(pks=[later.pk for later in wanted[position + 1 :]])
             raise
         if not recorded:
+            # Nor when it lost at its record: this file waits for the render asked for, the later ones for the next
+            # download (their stamp would have them on their way for RENDER_SILENCE).
+            heartbeat.stop(pks=[later.pk for later in wanted[position:]])
             return rendered
+        heartbeat.done(current.pk)
         rendered.append(fmt)
         if current.name and current.name != name:
             default_storage.delete(current.name)  # the file of an older revision
     return rendered
+
+
+class _Heartbeat:
+    """A render's stamp on the files it is still to make: set when it starts, renewed as it writes (at most every
+    RENDER_HEARTBEAT, in one UPDATE), cleared when it gives them up. Only rows that still hold this render's last stamp
+    are touched: a request since (which clears it) or a render that took them up since owns them."""
+
+    def __init__(self, pks: list[int]) -> None:
+        self.pks, self.stamp = list(pks), timezone.now()
+        VersionFile.objects.filter(pk__in=self.pks).update(render_started_at=self.stamp)
+
+    def beating(self, chunks: Iterable[bytes]) -> Iterable[bytes]:
+        """The chunks, renewing the stamp between them when it is RENDER_HEARTBEAT old."""
+        for chunk in chunks:
+            now = timezone.now()
+            if now - self.stamp >= RENDER_HEARTBEAT:
+                VersionFile.objects.filter(pk__in=self.pks, render_started_at=self.stamp).update(render_started_at=now)
+                self.stamp = now
+            yield chunk
+
+    def done(self, pk: int) -> None:
+        """A file made: ready, it needs no stamp renewed."""
+        self.pks.remove(pk)
+
+    def stop(self, *, pks: list[int]) -> None:
+        """These files are no longer on their way: clear this render's stamp on them."""
+        VersionFile.objects.filter(pk__in=pks, render_started_at=self.stamp).update(render_started_at=None)
 
 
 @transaction.atomic

@@ -3,9 +3,9 @@
 `/healthz` answers from the process alone, without a database query: a load balancer or an orchestrator's
 liveness probe may call it as often as it likes. `/readyz` checks what the app needs (the database, the
 broker, a worker that ran beat's heartbeat lately) and reports each project's weekly closes and routing
-sweep, and webhook deliveries that nothing takes, from the database. Anyone gets the overall status and each
-component's state; the per-project detail and the error texts are for a signed-in superuser or a caller with
-`Authorization: Bearer <READYZ_TOKEN>`, as they name projects.
+sweep, webhook deliveries that nothing takes, and queued work the outbox gave up on, from the database. Anyone
+gets the overall status and each component's state; the per-project detail, the work given up and the error texts
+are for a signed-in superuser or a caller with `Authorization: Bearer <READYZ_TOKEN>`, as they name projects.
 
 A 503 from `/readyz` is its expected answer while a dependency is down, and a monitor asks every few seconds: it is
 logged once when readiness changes (see `_log_readiness`), not as Django's ERROR for every 5xx on every probe.
@@ -31,7 +31,7 @@ from labeling.selectors import health
 # A check that hangs would hang the probe: the broker gets a second.
 BROKER_TIMEOUT_SECONDS = 1
 FATAL = {"database", "broker", "worker"}
-DEGRADING = ("closes", "routing", "webhooks")
+DEGRADING = ("closes", "routing", "webhooks", "outbox")
 
 # What this process's last probe found not ready, as ((component, state), ...); None before its first probe.
 _last_not_ready: tuple[tuple[str, str], ...] | None = None
@@ -59,11 +59,13 @@ def readyz(request: HttpRequest) -> JsonResponse:
     projects: list[dict] = []
     worker: dict = {}
     webhooks = "unknown"
+    given_up: list[dict] = []
     if components["database"] == "ok":
         try:
             worker = _worker(now)
             projects = health.projects_health()
             webhooks = health.webhooks_state(now)
+            given_up = health.given_up_work()
         except DatabaseError as exc:  # the database went away between two queries
             components["database"], errors["database"] = "down", str(exc)[:500]
     components["worker"] = worker.get("state", "unknown")
@@ -71,15 +73,17 @@ def readyz(request: HttpRequest) -> JsonResponse:
     components["closes"] = _state(projects, lambda row: row["failures"]) if known else "unknown"
     components["routing"] = _routing_state(projects, now) if known else "unknown"
     components["webhooks"] = webhooks if known else "unknown"
+    components["outbox"] = ("given_up" if given_up else "ok") if known else "unknown"
 
     down = [name for name in FATAL if components[name] not in {"ok", "eager"}]
-    failing = [name for name in DEGRADING if components[name] in {"failing", "stale", "stalled"}]
+    failing = [name for name in DEGRADING if components[name] in {"failing", "stale", "stalled", "given_up"}]
     status = "unavailable" if down else "degraded" if failing else "ok"
     body: dict = {"status": status, "checked_at": utc_moment(now), "components": components}
     if _may_see_detail(request, database_up=components["database"] == "ok"):
         body["errors"] = errors
         body["workers"] = worker.get("heartbeats", [])
         body["projects"] = projects
+        body["given_up"] = given_up
     response = JsonResponse(body, status=503 if down else 200)
     _log_readiness(request, response, tuple((name, components[name]) for name in sorted(down)))
     return response

@@ -2,20 +2,24 @@
 bytes the streamed renderer made, strong ETags and byte ranges, and an erasure that deletes and renders again."""
 
 import base64
+import dataclasses
 import hashlib
 import io
 import logging
+import threading
+from contextlib import contextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
+import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import OperationalError, connection
-from django.db.models import F
+from django.db import DatabaseError, OperationalError, connection
 from django.utils import timezone
 
 from labeling.models import OutboxMessage, VersionFile, VersionFileState
@@ -25,6 +29,7 @@ from labeling.services.exports import FORMATS, parquet_chunks
 from labeling.services.privacy import erase_end_user
 from labeling.services.version_files import render_version_files, sweep_superseded_files
 from tests.conftest import Api
+from tests.helpers.concurrency import in_thread_noting_its_pid
 from tests.helpers.labeling import TIE, label_outputs
 from tests.outbox import enqueued, run_as_worker
 
@@ -238,6 +243,29 @@ def test_a_render_that_finishes_after_the_versions_rubric_versions_widened_leave
     assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {VersionFileState.READY}
 
 
+def test_a_render_that_loses_at_its_record_leaves_no_stamp_on_the_files_it_did_not_make(version, monkeypatch):
+    """Its version widened under it without a new request (as migration 0066 did, which predates the stamp): the render
+    marks nothing ready and stops, and its stamp leaves every file it did not make, as a failed render's does, so none
+    reads as on its way for RENDER_SILENCE after a render that ended."""
+    from labeling.models import DatasetVersion
+    from labeling.services import version_files
+
+    real = version_files.write_beside
+
+    def widened_meanwhile(name, chunks):
+        written = real(name, chunks)
+        DatasetVersion.objects.filter(pk=version.pk).update(rubric_versions=[*version.rubric_versions, 99])
+        return written
+
+    monkeypatch.setattr(version_files, "write_beside", widened_meanwhile)
+    assert render_version_files(version_id=version.pk) == []
+
+    files = VersionFile.objects.filter(version=version).order_by("format")
+    assert list(files.values_list("format", "state", "render_started_at")) == [
+        ("hf", VersionFileState.PENDING, None), ("parquet", VersionFileState.PENDING, None)
+    ]  # fmt: skip
+
+
 def test_a_render_that_loses_to_a_newer_render_of_the_version_keeps_the_newer_renders_files(version, monkeypatch):
     """A render reads the version; the version widens and the render asked for then records its files; the first
     render, losing at its record, must not delete or replace the files of the same names the newer one recorded: a
@@ -286,34 +314,143 @@ def _sent_to_the_worker():
     OutboxMessage.objects.filter(task=RENDER_TASK).update(published_at=timezone.now())
 
 
-def test_a_download_during_a_render_longer_than_stale_request_asks_for_no_second_render(version, monkeypatch):
-    """A render may take up to its hard time limit (an hour): a download 20 minutes into it must not judge its request
-    lost, or a second render of the version runs beside the first. The page's states say pending too."""
+def _moving_clock(monkeypatch) -> list[timedelta]:
+    """The version files service reads the clock this far ahead from now on, in every thread; move it by changing
+    the list's one item."""
+    from labeling.services import version_files
+
+    real, ahead = version_files.timezone, [timedelta(0)]
+    monkeypatch.setattr(version_files, "timezone", SimpleNamespace(now=lambda: real.now() + ahead[0]))
+    return ahead
+
+
+def _slowed(monkeypatch, fmt: str, before_each_piece):
+    """The format's renderer hands its real bytes over in 64-byte pieces, calling `before_each_piece(number)` before
+    it hands over each: a render that writes slowly, and a place to act in the middle of its writes."""
+    export = FORMATS[fmt]
+
+    def pieces(*, version):
+        number = 0
+        for chunk in export.chunks(version=version):
+            for start in range(0, len(chunk), 64):
+                before_each_piece(number)
+                number += 1
+                yield chunk[start : start + 64]
+
+    monkeypatch.setitem(FORMATS, fmt, dataclasses.replace(export, chunks=pieces))
+
+
+def test_a_live_render_longer_than_stale_request_and_render_silence_asks_for_no_second_render(version, monkeypatch):
+    """A render may take up to its hard time limit (an hour): a download 26 minutes into one that is still writing
+    must not judge its request lost, or a second render of the version runs beside the first. Its heartbeat (the
+    stamp renewed as it writes) keeps it on its way; the page's states say pending too."""
     from labeling.services import version_files
 
     _sent_to_the_worker()
-    real_write, seen = version_files.write_beside, []
+    ahead, seen = _moving_clock(monkeypatch), []
 
-    def download_meanwhile(name, chunks):
-        if not seen:
-            with monkeypatch.context() as later:
-                _as_if_later(later, version_files.STALE_REQUEST + timedelta(minutes=5))
-                seen.append(version_files.prepare_file(version=version, fmt="parquet"))
-                seen.extend(state.state for state in version_files.file_states(versions=[version])[version.pk].values())
-        return real_write(name, chunks)
+    def two_minutes_a_piece(number):
+        ahead[0] += timedelta(minutes=2)
+        if number == 12:
+            seen.append(ahead[0])
+            seen.append(version_files.prepare_file(version=version, fmt="parquet"))
+            seen.extend(state.state for state in version_files.file_states(versions=[version])[version.pk].values())
 
-    monkeypatch.setattr(version_files, "write_beside", download_meanwhile)
+    _slowed(monkeypatch, "parquet", two_minutes_a_piece)
     assert render_version_files(version_id=version.pk) == ["parquet", "hf"]
 
-    assert seen == [None, VersionFileState.PENDING, VersionFileState.PENDING]
+    assert seen == [timedelta(minutes=26), None, VersionFileState.PENDING, VersionFileState.PENDING]
     assert enqueued(RENDER_TASK) == []  # no second render asked for
 
 
-def test_a_render_killed_at_its_time_limit_is_pending_until_then_and_asked_for_again_at_once_after(
+def _terminate(pid: int) -> None:
+    """End a PostgreSQL backend, as an outage or a failover does to the connections it had."""
+    with psycopg.connect(_dsn("postgres"), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])  # returns once the backend is gone
+
+
+def _dsn(dbname: str) -> str:
+    db = connection.settings_dict
+    return psycopg.conninfo.make_conninfo(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"] or None, dbname=dbname
+    )
+
+
+@contextmanager
+def _database_refusing_new_connections():
+    """The test database refuses new connections meanwhile (the open ones go on): a database that is gone, to a
+    process whose connection was cut."""
+    name = connection.ops.quote_name(connection.settings_dict["NAME"])
+    with psycopg.connect(_dsn("postgres"), autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        try:
+            yield
+        finally:
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_render_whose_database_goes_away_mid_write_is_asked_for_again_once_it_falls_silent(version, monkeypatch):
+    """A render's connection is cut in the middle of its write and the database takes no new one: its record fails,
+    and so does its failure handler, so its files stay pending with its stamp. A download within RENDER_SILENCE of
+    that stamp waits for it; one after asks for the files again (not an hour later, at its time limit)."""
+    from labeling.services import version_files
+
+    _sent_to_the_worker()
+    asked = OutboxMessage.objects.filter(task=RENDER_TASK)  # committed requests are sent to Redis at once here
+    asked_before = asked.count()
+    mid_write, resume = threading.Event(), threading.Event()
+
+    def outage_after_the_first_piece(number):
+        if number == 1:
+            mid_write.set()
+            assert resume.wait(20)
+
+    with monkeypatch.context() as slow:
+        _slowed(slow, "parquet", outage_after_the_first_piece)
+        render, errors, pid = in_thread_noting_its_pid(partial(render_version_files, version_id=version.pk))
+        try:
+            assert mid_write.wait(20)
+            with _database_refusing_new_connections():
+                _terminate(pid[0])
+                resume.set()
+                render.join(30)
+        finally:
+            resume.set()
+            render.join(30)
+
+    assert len(errors) == 1 and isinstance(errors[0], DatabaseError), errors
+    stamped = VersionFile.objects.filter(
+        version=version, state=VersionFileState.PENDING, render_started_at__isnull=False
+    )
+    assert sorted(stamped.values_list("format", flat=True)) == ["hf", "parquet"]  # the handler could write nothing
+    assert not any(Path(settings.MEDIA_ROOT, f"datasets/{version.pk}").glob(".*.part"))
+
+    with monkeypatch.context() as later:
+        _as_if_later(later, version_files.RENDER_SILENCE - timedelta(minutes=1))
+        assert version_files.file_states(versions=[version])[version.pk]["parquet"].state == VersionFileState.PENDING
+        assert version_files.prepare_file(version=version, fmt="parquet") is None
+        assert asked.count() == asked_before
+
+    with monkeypatch.context() as later:
+        _as_if_later(later, version_files.RENDER_SILENCE + timedelta(seconds=1))
+        states = version_files.file_states(versions=[version])[version.pk]
+        assert {fmt: state.state for fmt, state in states.items()} == {
+            "parquet": VersionFileState.ON_REQUEST, "hf": VersionFileState.ON_REQUEST
+        }  # fmt: skip
+        assert version_files.prepare_file(version=version, fmt="parquet") is None
+        assert asked.count() == asked_before + 1
+
+    assert run_as_worker(asked.latest("pk")) == ["parquet", "hf"]
+    assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {VersionFileState.READY}
+
+
+def test_a_killed_render_is_pending_until_it_falls_silent_and_asked_for_again_at_once_after(
     reader, version, monkeypatch
 ):
-    """The worker kills a render at its hard time limit (and acks it: Celery does not deliver it again): nothing in the
-    render runs after the kill. Until the limit the file is being made; past it a download asks again at once."""
+    """The worker kills a render (its hard time limit; Celery acks it and does not deliver it again): nothing in the
+    render runs after the kill. Until its stamp is RENDER_SILENCE old the file is being made; past it a download asks
+    again at once."""
     from labeling.services import version_files
 
     _sent_to_the_worker()
@@ -327,44 +464,19 @@ def test_a_render_killed_at_its_time_limit_is_pending_until_then_and_asked_for_a
     monkeypatch.undo()
 
     with monkeypatch.context() as later:
-        _as_if_later(later, version_files.RENDER_TIME_LIMIT - timedelta(minutes=1))
+        _as_if_later(later, version_files.RENDER_SILENCE - timedelta(minutes=1))
         assert version_files.file_states(versions=[version])[version.pk]["parquet"].state == VersionFileState.PENDING
         assert version_files.prepare_file(version=version, fmt="parquet") is None
         assert enqueued(RENDER_TASK) == []
 
     with monkeypatch.context() as later:
-        _as_if_later(later, version_files.RENDER_TIME_LIMIT + timedelta(seconds=1))
+        _as_if_later(later, version_files.RENDER_SILENCE + timedelta(seconds=1))
         assert version_files.file_states(versions=[version])[version.pk]["parquet"].state == VersionFileState.ON_REQUEST
         assert version_files.prepare_file(version=version, fmt="parquet") is None
         [message] = enqueued(RENDER_TASK)
 
     assert run_as_worker(message) == ["parquet", "hf"]
     assert reader.get(f"{EVAL}/versions/1/download?format=parquet").status_code == 200
-
-
-def test_a_render_whose_workers_clock_is_behind_the_webs_is_still_on_its_way_20_minutes_in(version, monkeypatch):
-    """The render's stamp comes from the worker's clock, the request's from the web's: a worker a second behind
-    stamped its start before the request, which read as "no render took it up", and a second render was asked for."""
-    from labeling.services import version_files
-
-    _sent_to_the_worker()
-    real_write, seen = version_files.write_beside, []
-
-    def download_meanwhile(name, chunks):
-        if not seen:
-            VersionFile.objects.filter(version=version).update(
-                render_started_at=F("requested_at") - timedelta(seconds=1)
-            )
-            with monkeypatch.context() as later:
-                _as_if_later(later, version_files.STALE_REQUEST + timedelta(minutes=5))
-                seen.append(version_files.prepare_file(version=version, fmt="parquet"))
-        return real_write(name, chunks)
-
-    monkeypatch.setattr(version_files, "write_beside", download_meanwhile)
-    assert render_version_files(version_id=version.pk) == ["parquet", "hf"]
-
-    assert seen == [None]
-    assert enqueued(RENDER_TASK) == []
 
 
 def test_a_file_asked_for_again_after_an_earlier_render_is_asked_again_when_that_request_is_lost(version, monkeypatch):

@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from labeling import tasks
-from labeling.models import DeliveryStatus, RoutingState, WebhookDelivery, WorkerHeartbeat
+from labeling.models import DeliveryStatus, OutboxMessage, RoutingState, WebhookDelivery, WorkerHeartbeat
 from labeling.services.health import record_heartbeat
 from labeling.services.webhooks import create_endpoint
 from tests.factories import UserFactory
@@ -66,6 +66,7 @@ def test_readyz_is_ok_with_database_broker_and_a_recent_worker(client, project, 
         "closes": "ok",
         "routing": "ok",
         "webhooks": "ok",
+        "outbox": "ok",
     }
     assert "projects" not in body and "errors" not in body and "no-store" in response["Cache-Control"]
 
@@ -246,3 +247,29 @@ def test_an_error_inside_the_probe_is_still_logged_as_an_error(settings, worker_
 
     assert response.status_code == 500
     assert [(level, status) for level, status, _ in logged(request_log)] == [(logging.ERROR, 500)]
+
+
+def test_readyz_is_degraded_while_the_outbox_holds_work_it_gave_up_on_and_names_it_to_the_operator(
+    client, settings, worker_alive
+):
+    """Work sent OUTBOX_MAX_RESENDS times again and never finished (the outbox's `resend_lost`) is not done and will
+    not be: the operator sees it until the outbox prunes it; only the detail names its task and error."""
+    settings.READYZ_TOKEN = "operator-token"
+    assert client.get("/readyz").json()["components"]["outbox"] == "ok"
+    now = timezone.now()
+    message = OutboxMessage.objects.create(
+        task="labeling.render_version_files", args=[7], published_at=now, resends=5, given_up_at=now, finished_at=now,
+        last_error="Given up: sent 6 times and never finished (killed by its time limit, or lost each time)",
+    )  # fmt: skip
+
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["components"]["outbox"]) == ("degraded", "given_up")
+    assert "given_up" not in response.json()
+
+    [given_up] = client.get("/readyz", HTTP_AUTHORIZATION="Bearer operator-token").json()["given_up"]
+    assert given_up == {
+        "id": message.pk, "task": "labeling.render_version_files", "args": [7],
+        "given_up_at": given_up["given_up_at"], "error": message.last_error,
+    }  # fmt: skip
+    assert given_up["given_up_at"].endswith("Z")

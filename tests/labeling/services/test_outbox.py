@@ -6,6 +6,7 @@ deduplicated while pending, and kept for the sweep when the broker cannot be rea
 
 import ast
 import json
+import logging
 import subprocess
 import sys
 import textwrap
@@ -239,3 +240,49 @@ def test_a_sent_message_redis_lost_is_sent_again_and_one_still_queued_is_not(
     assert outbox.resend_lost(now=later + timedelta(hours=1)) == 1
     lost.refresh_from_db()
     assert lost.started_at is None and lost.attempts == 3
+
+
+def test_a_message_killed_each_time_it_runs_is_given_up_after_outbox_max_resends(
+    broker_queue, django_capture_on_commit_callbacks, settings, caplog
+):
+    """A render its worker kills at its hard time limit is acked (Celery does so for a task it kills) and never marked
+    finished: lost again each time, it was sent again every OUTBOX_RESEND_AFTER_SECONDS forever. After
+    OUTBOX_MAX_RESENDS resends it is given up: logged as an error, finished, never sent again."""
+    settings.OUTBOX_MAX_RESENDS = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        killed = outbox.enqueue(task="labeling.render_version_files", args=[7], dedupe_key="render_version_files:7")
+
+    def taken_and_killed():
+        """A worker takes the message and starts it; its time limit kills it; the message is acked."""
+        with Connection(settings.CELERY_BROKER_URL) as conn:
+            taken = conn.SimpleQueue(settings.CELERY_TASK_DEFAULT_QUEUE).get(timeout=5)
+            assert taken.headers["outbox_id"] == killed.pk
+            outbox.mark_started(message_id=killed.pk)
+            taken.ack()
+
+    sends = 1
+    with caplog.at_level(logging.WARNING, logger="labeling.services.outbox"):
+        for _ in range(3):
+            taken_and_killed()
+            later = timezone.now() + timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS + 1)
+            sent_again = outbox.resend_lost(now=later)
+            sends += sent_again
+            if not sent_again:
+                break
+
+    assert sends == 3  # sent, then sent again twice
+    killed.refresh_from_db()
+    assert killed.resends == 2 and killed.given_up_at is not None and killed.finished_at is not None
+    assert killed.last_error.startswith("Given up: sent 3 times and never finished")
+    assert queued(broker_queue) == []
+    [error] = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert error.getMessage() == (
+        f"Outbox: labeling.render_version_files #{killed.pk} (7) was sent 3 times and never finished: given up"
+    )
+    later = timezone.now() + timedelta(hours=2)
+    assert outbox.resend_lost(now=later) == 0 and queued(broker_queue) == []  # never sent again
+
+    # The same work asked for again is a message of its own, sent at once.
+    with django_capture_on_commit_callbacks(execute=True):
+        again = outbox.enqueue(task="labeling.render_version_files", args=[7], dedupe_key="render_version_files:7")
+    assert again is not None and [headers["outbox_id"] for headers in queued(broker_queue)] == [again.pk]

@@ -390,6 +390,29 @@ def test_a_failed_or_never_asked_file_is_asked_for_again_and_shows_preparing(
     assert [message.task for message in OutboxMessage.objects.all()] == ["labeling.render_version_files"]
 
 
+def test_a_failed_render_says_why_beside_the_file_escaped_until_a_render_makes_it(
+    engineer_client, project, dataset, django_capture_on_commit_callbacks
+):
+    """A file whose last render failed shows the error (escaped: it may quote anything) while it is prepared again,
+    on every view until a render makes it; the render that makes it clears it."""
+    label_outputs(project, 2)
+    version = build_version(dataset_id=dataset.pk)
+    error = 'OperationalError: <script>alert("x")</script> connection to server at 127.0.0.1 failed'
+    VersionFile.objects.filter(version=version, format="hf").update(state=VersionFileState.FAILED, error=error)
+    shown = "last render failed: OperationalError: &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; connection to"
+
+    for _ in range(2):  # the first view asks for the file again; the second finds it pending, the error kept
+        with django_capture_on_commit_callbacks():
+            html = engineer_client.get(urls(project)["detail"]).content.decode()
+        [(fmt, text)] = re.findall(r'<span class="dl-error" data-format="(\w+)"[^>]*>(.*?)</span>', html)
+        assert fmt == "hf" and text.startswith(shown) and "<script>alert" not in html
+        assert VersionFile.objects.get(version=version, format="hf").state == VersionFileState.PENDING
+
+    render_version_files(version_id=version.pk)
+    html = engineer_client.get(urls(project)["detail"]).content.decode()
+    assert "dl-error" not in html and "last render failed" not in html
+
+
 def swept_version(project, dataset, settings):
     """A version whose files were made, then swept to save disk (newer versions superseded it)."""
     label_outputs(project, 2)
