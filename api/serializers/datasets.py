@@ -373,6 +373,10 @@ class StoredFileOut(serializers.Serializer):
         allow_null=True, help_text="The file's bytes, once made (a file made again has the same bytes)."
     )
     sha256 = serializers.CharField(allow_null=True, help_text="The SHA-256 of the file's bytes, once made.")
+    last_render_error = serializers.CharField(
+        help_text="Why the last render of the file failed, while no render has made it since (a download asks a "
+        "worker again); else empty."
+    )
 
 
 class VersionOut(serializers.ModelSerializer):
@@ -436,7 +440,10 @@ class VersionOut(serializers.ModelSerializer):
     @extend_schema_field(serializers.DictField(child=StoredFileOut()))
     def get_files(self, version) -> dict[str, dict]:
         files = self.context["file_states"].get(version.pk, {})
-        return {fmt: {"state": file.state, "size": file.size, "sha256": file.sha256} for fmt, file in files.items()}
+        return {
+            fmt: {"state": file.state, "size": file.size, "sha256": file.sha256, "last_render_error": file.error}
+            for fmt, file in files.items()
+        }
 
     @extend_schema_field(QuestionHistoryOut(many=True))
     def get_questions(self, version) -> list[dict]:

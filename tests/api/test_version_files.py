@@ -572,14 +572,19 @@ def test_a_versions_files_say_whether_a_download_is_served_at_once(
     """`files` on the version: pending until the worker made them, then ready with the bytes' size and SHA-256; swept,
     on_request with the same figures; reading it asks a worker for nothing."""
     detail, listing = f"{EVAL}/versions/1", f"{EVAL}/versions"
-    pending = {"state": "pending", "size": None, "sha256": None}
+    pending = {"state": "pending", "size": None, "sha256": None, "last_render_error": ""}
     assert reader.get(detail).json()["files"] == {"parquet": pending, "hf": pending}
 
     run_as_worker(enqueued(RENDER_TASK)[0])
     made = {}
     for fmt in ("parquet", "hf"):
         served = body(reader.get(f"{EVAL}/versions/1/download?format={fmt}"))
-        made[fmt] = {"state": "ready", "size": len(served), "sha256": hashlib.sha256(served).hexdigest()}
+        made[fmt] = {
+            "state": "ready",
+            "size": len(served),
+            "sha256": hashlib.sha256(served).hexdigest(),
+            "last_render_error": "",
+        }
     assert reader.get(detail).json()["files"] == made
     assert reader.get(listing).json()["results"][0]["files"] == made
 
@@ -594,6 +599,20 @@ def test_a_versions_files_say_whether_a_download_is_served_at_once(
 
     assert reader.get(f"{EVAL}/versions/1/download?format=parquet").status_code == 503
     assert reader.get(detail).json()["files"] == {"parquet": {**made["parquet"], "state": "pending"}, "hf": swept["hf"]}
+
+
+def test_a_failed_render_says_why_in_the_versions_files_until_a_render_makes_it(reader, version):
+    """An engineer whose download keeps answering 503 reads why the last render failed beside the file's state; the
+    render that makes the file clears it."""
+    error = "OperationalError: connection to server at 127.0.0.1 failed"
+    VersionFile.objects.filter(version=version, format="hf").update(state=VersionFileState.FAILED, error=error)
+    detail = f"{EVAL}/versions/1"
+
+    files = reader.get(detail).json()["files"]
+
+    assert (files["hf"]["last_render_error"], files["parquet"]["last_render_error"]) == (error, "")
+    render_version_files(version_id=version.pk)
+    assert reader.get(detail).json()["files"]["hf"]["last_render_error"] == ""
 
 
 def test_a_version_that_is_not_ready_has_no_files(reader, version):
