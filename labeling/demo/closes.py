@@ -1,13 +1,14 @@
 """When the demo's weeks closed: minutes after each ended, as beat closes them, not when the demo was seeded.
 
-The close service stamps its own moment (the seed's); the demo dates each close back to its place in the story, in
-the cycle's row, the dataset versions it built and the audit entries it wrote, so a week's close comes before its
-meeting and tells the moment its Slack posts do (webhooks.record_slack_answers)."""
+The demo closes each week through the service at that moment (its `now`): the cycle's row, the report it froze and the
+dataset versions it built say so. Only the audit entries the close wrote take the clock's moment, and are dated back
+here, so a week's close comes before its meeting and tells the moment its Slack posts do
+(webhooks.record_slack_answers)."""
 
 from datetime import datetime, timedelta
 
-from labeling.models import AuditEvent, DatasetVersion, Project, ReviewCycle
-from labeling.rules.calendar import cycle_week, week_end
+from labeling.models import AuditEvent, Project, ReviewCycle
+from labeling.rules.calendar import week_end
 from labeling.services import cycles
 
 
@@ -19,17 +20,16 @@ def closed_at(project: Project, week, now: datetime) -> datetime:
 
 
 def close_in_its_time(*, project: Project, week, closed_by, now: datetime, at: datetime | None = None) -> ReviewCycle:
-    """Close the week through the service, dated at `at` (by default `closed_at`): its row, the dataset versions it
-    built (made, built and in the week of that moment) and the audit entries the close wrote (`cycle.closed`, and any
-    comparison it made again)."""
+    """Close the week through the service at `at` (by default `closed_at`), with the audit entries the close wrote
+    (`cycle.closed`, and any comparison it made again) dated there too.
+
+    A week the week after which has ended too had its experts' digests sent by its close back then: marked so, the
+    seed prints only the digests of the last week's close (sent as it commits), not one per week of the story."""
     written_before = AuditEvent.objects.filter(project=project).order_by("-pk").values_list("pk", flat=True).first()
-    built_before = DatasetVersion.objects.order_by("-pk").values_list("pk", flat=True).first()
-    cycle = cycles.close_week(project_id=project.pk, week=week, closed_by=closed_by, now=now)
     at = at or closed_at(project, week, now)
-    ReviewCycle.objects.filter(pk=cycle.pk, status="closed").update(closed_at=at)
-    DatasetVersion.objects.filter(dataset__project=project, pk__gt=built_before or 0).update(
-        created_at=at, built_at=at, cycle_week=cycle_week(project, at)
-    )
+    cycle = cycles.close_week(project_id=project.pk, week=week, closed_by=closed_by, now=at)
     AuditEvent.objects.filter(project=project, pk__gt=written_before or 0).update(at=at)
+    if week_end(project, week + timedelta(days=7)) <= now:
+        ReviewCycle.objects.filter(pk=cycle.pk, digests_sent_at__isnull=True).update(digests_sent_at=at)
     cycle.refresh_from_db()
     return cycle

@@ -164,14 +164,20 @@ def _ingest_queries(project: Project, *, now: datetime, seed: int) -> None:
     result = otlp.ingest_traces(project=project, body=msgspec.json.encode(export), encoding=otlp.JSON)
     if result.created != OUTPUTS or result.rejected:  # the demo's own spans must all be storable
         raise RuntimeError(f"The SQL assistant's demo spans were not all stored: {result}")
-    asked_before = OutboxMessage.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     record_feedback(project=project, body=msgspec.json.encode({"feedback": thumbs_down}))
     date_ratings_as_read(project, now)
     # The analysts rated each query as they read it, the older ones before the team adopted expertloop and made its
     # queue: that feedback was routed then, into no queue. Routed now, once the seed commits, it would pull those
     # queries into weeks that ended before the project (never closed, on no meeting); seed_team's backfill from the
-    # adoption queues the rest, as for the support bot.
-    OutboxMessage.objects.filter(pk__gt=asked_before, task="labeling.route_outputs").delete()
+    # adoption queues the rest, as for the support bot. The feedback's routing is the route_outputs messages that
+    # re-evaluate this project's outputs (ingest._enqueue_routing's arguments: project id, output ids, reevaluate);
+    # those of the ingest stay, and find the queries routed (seed_team).
+    rerouting = [
+        message.pk
+        for message in OutboxMessage.objects.pending().filter(task="labeling.route_outputs")
+        if message.args[0] == project.pk and message.args[2]
+    ]
+    OutboxMessage.objects.filter(pk__in=rerouting).delete()
 
 
 def _span(trace_id: str, span_id: str, parent_id: str, name: str, start: datetime, end: datetime, attributes):

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from .projects import ApiKey, Project
 from .queues import Queue
@@ -80,7 +81,8 @@ class DatasetVersion(models.Model):
     definition_sha256 = models.CharField(max_length=64, blank=True)
     rows_copied = models.PositiveIntegerField(default=0)
     cycle_week = models.DateField(null=True, blank=True, help_text="The cycle week it was built in.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Not auto_now_add: a weekly close's build is made at the close's moment (build_version's `now`).
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     built_at = models.DateTimeField(null=True, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     withdrawn_note = models.TextField(blank=True)

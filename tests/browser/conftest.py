@@ -4,6 +4,7 @@ import time
 import pytest
 
 from tests.conftest import CHROMIUM
+from tests.helpers.browser import PATIENCE_MS
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls made by fixtures and
 # assertions are still plain synchronous code, so Django's async-safety guard does not apply.
@@ -12,11 +13,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 # Flags for a sandboxed root session on a machine without outside network (see README).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-
-
-# How long an action (a click, a fill) and an assertion (`expect(...)`) wait, alike: Playwright's `expect` keeps its
-# own 5 s default otherwise, half the actions' patience under a full suite's load.
-PATIENCE_MS = 10_000
 
 
 # One chromium per test module, not per session: Playwright's sync API keeps an event loop running in this thread

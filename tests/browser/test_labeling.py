@@ -15,7 +15,7 @@ from labeling.models import Flag, Label, Queue, Skip, Slot, SlotState
 from labeling.services import assignment
 from labeling.services.rubrics import publish_rubric
 from tests.factories import PASSWORD
-from tests.helpers.browser import current_item, press_and_follow, sign_in
+from tests.helpers.browser import PATIENCE_MS, current_item, press_and_follow, sign_in
 from tests.helpers.labeling import make_items
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -169,7 +169,7 @@ def test_hostile_output_shows_as_inert_text(page, live_server, expert, project, 
 def test_two_experts_never_get_the_same_item(page, browser, live_server, expert, other_expert, project, queue):
     make_items(project, 8)
     other = browser.new_context().new_page()
-    other.set_default_timeout(10_000)
+    other.set_default_timeout(PATIENCE_MS)
     try:
         sign_in(page, live_server, "erin", keyboard=True)
         sign_in(other, live_server, "ezra", keyboard=True)
@@ -320,7 +320,7 @@ def test_without_javascript_the_form_posts_and_the_next_page_loads(browser, live
     make_items(project, 2)
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(PATIENCE_MS)
     try:
         sign_in(page, live_server, "erin")
         first = open_next(page, live_server, queue)

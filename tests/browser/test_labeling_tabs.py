@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from labeling.models import Label, Queue
-from tests.helpers.browser import sign_in
+from tests.helpers.browser import PATIENCE_MS, sign_in
 from tests.helpers.labeling import make_items
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -24,7 +24,7 @@ def queue(project, rubric):
 @pytest.fixture
 def context(browser):
     context = browser.new_context()
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(PATIENCE_MS)
     yield context
     context.close()
 

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from labeling.models import Invitation, Label, Membership, Project, Queue, Slot, SlotState
 from tests.factories import UserFactory
-from tests.helpers.browser import sign_in
+from tests.helpers.browser import PATIENCE_MS, sign_in
 from tests.helpers.labeling import make_items
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -49,7 +49,7 @@ def test_a_lead_builds_a_team_and_a_removed_expert_loses_access_at_once(browser,
     # The expert opens the link in their own browser, chooses a password and lands on the project.
     expert_context = browser.new_context()
     expert = expert_context.new_page()
-    expert.set_default_timeout(10_000)
+    expert.set_default_timeout(PATIENCE_MS)
     expert.goto(live_server.url + urlsplit(link).path)
     assert "Refund assistant" in expert.content()
     expert.get_by_label("Username").fill("erin")

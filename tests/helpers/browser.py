@@ -4,6 +4,11 @@ import re
 
 from tests.factories import PASSWORD
 
+# How long an action (a click, a fill) and an assertion (`expect(...)`) wait, alike: Playwright's `expect` keeps its
+# own 5 s default otherwise, half the actions' patience under a full suite's load. A page a test opens itself (a
+# second context, a second person) sets it too.
+PATIENCE_MS = 10_000
+
 
 def sign_in(page, live_server, username, *, keyboard=False):
     """Sign in on the login page, submitting with the button (or with Enter, for the keyboard-only tests)."""

@@ -20,9 +20,9 @@ from .storage import ROW_COLUMNS, Unchanged, delete_rows, read_back, tally_of, w
 def build_version(*, dataset_id: int, full: bool = False, now: datetime | None = None) -> DatasetVersion | None:
     """Build the dataset's next version; None when nothing changed. Safe to run twice, or after a crash.
 
-    `now`: the moment the version is built at (its `built_at`, and the cycle week it was built in); a weekly close
-    passes its own, so a version it built reads that close's moment, however long the build took. By default the
-    clock's.
+    `now`: the moment the version is made and built at (its `created_at`, `built_at`, and the cycle week it was built
+    in); a weekly close passes its own, so a version it built reads that close's moment, however long the build took.
+    By default the clock's.
 
     The project's items whose gold a label edit made stale are resolved first, so no row's `label` and `gold_status`
     contradict the answers in its `annotations`; an item never resolved yet stays so (its row says so).
@@ -40,7 +40,7 @@ def build_version(*, dataset_id: int, full: bool = False, now: datetime | None =
     if project_id is not None:
         resolve_stale_items(project_id=project_id, resolved_before_only=True)
     while True:
-        version = _claim_build(dataset_id)
+        version = _claim_build(dataset_id, now=now)
         if version is None:
             return None
         built, filled_here = _build_claimed(dataset_id, version, full=full, now=now)
@@ -76,7 +76,7 @@ def _build_claimed(
 
 
 @transaction.atomic
-def _claim_build(dataset_id: int) -> DatasetVersion | None:
+def _claim_build(dataset_id: int, *, now: datetime | None) -> DatasetVersion | None:
     dataset = Dataset.objects.select_for_update(of=("self",)).filter(pk=dataset_id).first()
     if dataset is None:
         return None
@@ -84,7 +84,9 @@ def _claim_build(dataset_id: int) -> DatasetVersion | None:
     if building:
         return building
     last = dataset.versions.aggregate(last=Max("number"))["last"] or 0
-    return DatasetVersion.objects.create(dataset=dataset, number=last + 1, status=VersionStatus.BUILDING)
+    return DatasetVersion.objects.create(
+        dataset=dataset, number=last + 1, status=VersionStatus.BUILDING, created_at=now or timezone.now()
+    )
 
 
 def _fill(version: DatasetVersion, *, full: bool, now: datetime | None) -> None:

@@ -2,11 +2,14 @@
 one week's demo, not a history of one week closed as if the next had begun."""
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from django.test import override_settings
 
+from labeling.demo import seed as demo
 from labeling.demo.seed import seed_demo
+from labeling.demo.support_bot import generate
 from labeling.models import CycleStatus, Output, ReviewCycle
 from labeling.rules.calendar import cycle_week
 
@@ -16,6 +19,8 @@ SUNDAY_NIGHT = datetime(2026, 11, 22, 23, 59, 59, tzinfo=UTC)  # the demo's week
 
 
 def test_a_seed_run_across_a_week_start_closes_the_weeks_before_the_one_it_started_in(monkeypatch):
+    # A tenth of the shoppers: which weeks close is tested, not the size of what is seeded (test_seed_demo's fixture).
+    monkeypatch.setattr(demo, "generate", partial(generate, shoppers=30))
     reads = iter([SUNDAY_NIGHT])
     # The first read at 23:59:59 on a Sunday, every later one a minute into Monday: the seed's steps take that long.
     monkeypatch.setattr("django.utils.timezone.now", lambda: next(reads, SUNDAY_NIGHT + timedelta(minutes=1)))

@@ -137,13 +137,13 @@ def test_the_versions_a_close_builds_are_built_at_its_moment_in_the_week_it_ran_
     project, lead, week_of_labels, now, built_in
 ):
     """However long the build takes, and whatever the clock reads then, a version built by a close reads the
-    close's moment: the datasets page and API say which close made it."""
+    close's moment, made and built: the datasets page and API say which close made it."""
     dataset = create_dataset(project=project, spec={"name": "Support eval"})
 
     cycles.close_week(project_id=project.pk, week=WEEK, closed_by=lead, now=now)
 
     version = DatasetVersion.objects.get(dataset=dataset)
-    assert (version.built_at, version.cycle_week) == (now, built_in)
+    assert (version.created_at, version.built_at, version.cycle_week) == (now, now, built_in)
 
 
 def test_a_deactivated_expert_gets_no_digest(project, week_of_labels, django_capture_on_commit_callbacks):

@@ -417,8 +417,8 @@ def test_a_full_build_asked_while_an_incremental_one_runs_still_builds_from_scra
     resolve_item(item_id=items[4].pk)
     claim = builds._claim_build
 
-    def claimed_while_an_incremental_build_fills_it(dataset_id):
-        version = claim(dataset_id)
+    def claimed_while_an_incremental_build_fills_it(dataset_id, **kwargs):
+        version = claim(dataset_id, **kwargs)
         monkeypatch.setattr(builds, "_claim_build", claim)
         build_version(dataset_id=dataset_id)  # the incremental task, which claimed this version first, commits
         return version
@@ -443,8 +443,8 @@ def test_a_twin_delivery_of_a_full_build_does_not_build_it_again(project, monkey
     label_outputs(project, 1)
     claim = builds._claim_build
 
-    def claimed_while_the_first_delivery_fills_it(dataset_id):
-        version = claim(dataset_id)
+    def claimed_while_the_first_delivery_fills_it(dataset_id, **kwargs):
+        version = claim(dataset_id, **kwargs)
         monkeypatch.setattr(builds, "_claim_build", claim)
         build_version(dataset_id=dataset_id, full=True)  # the first delivery, which claimed this version first
         return version
