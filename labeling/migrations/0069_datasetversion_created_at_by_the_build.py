@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0067_versionfile_render_started_at"),
+        ("labeling", "0068_outbox_gives_up_after_max_resends"),
     ]
 
     operations = [
