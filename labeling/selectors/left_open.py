@@ -125,35 +125,36 @@ def _open_weeks_with_items(
 
     The distinct weeks of each queue come from its (queue, week) index, one probe per week (a recursive CTE: each
     step asks for the first week after the one found, below the bound); a closed week drops out on its cycle's
-    unique (project, week) index; the oldest ones count their items on the same index."""
+    unique (project, week) index, probed per week (a scalar subquery, which the planner never turns into a hash of every
+    project's closed cycles); the oldest ones count their items on the items' index."""
     item, queue, cycle = Item._meta.db_table, Queue._meta.db_table, ReviewCycle._meta.db_table
     adapt = connection.ops.adapt_datefield_value
     values = ", ".join(["(%s, %s, %s)"] * len(bounds))
     params: list = [value for pk, created, bound in bounds for value in (pk, adapt(created), adapt(bound))]
     params.append(CycleStatus.CLOSED)
-    skipped = "".join(" AND NOT (q.project_id = %s AND w.week = %s)" for _ in skip)
+    skipped = "".join(" AND NOT (w.project_id = %s AND w.week = %s)" for _ in skip)
     params += [value for project_id, week in skip for value in (project_id, adapt(week))]
     sql = f"""
         WITH RECURSIVE bounds (project_id, created, bound) AS (VALUES {values}),
         queues (queue_id, project_id, bound) AS (
             SELECT q.id, b.project_id, b.bound FROM {queue} q JOIN bounds b ON b.project_id = q.project_id
         ),
-        weeks (queue_id, bound, week) AS (
-            SELECT queues.queue_id, queues.bound, (
+        weeks (project_id, queue_id, bound, week) AS (
+            SELECT queues.project_id, queues.queue_id, queues.bound, (
                 SELECT i.week FROM {item} i WHERE i.queue_id = queues.queue_id AND i.week < queues.bound
                 ORDER BY i.week LIMIT 1
             ) FROM queues
             UNION ALL
-            SELECT w.queue_id, w.bound, (
+            SELECT w.project_id, w.queue_id, w.bound, (
                 SELECT i.week FROM {item} i WHERE i.queue_id = w.queue_id AND i.week > w.week AND i.week < w.bound
                 ORDER BY i.week LIMIT 1
             ) FROM weeks w WHERE w.week IS NOT NULL
         ),
         open_weeks AS (
-            SELECT DISTINCT q.project_id, w.week FROM weeks w JOIN queues q ON q.queue_id = w.queue_id
-            WHERE w.week IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM {cycle} c WHERE c.project_id = q.project_id AND c.week = w.week AND c.status = %s
-            ){skipped}
+            SELECT w.project_id, w.week FROM (SELECT DISTINCT project_id, week FROM weeks WHERE week IS NOT NULL) w
+            WHERE (
+                SELECT c.id FROM {cycle} c WHERE c.project_id = w.project_id AND c.week = w.week AND c.status = %s
+            ) IS NULL{skipped}
         ),
         ranked AS (
             SELECT o.project_id, o.week,
