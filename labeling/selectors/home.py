@@ -42,7 +42,7 @@ from labeling.rules.weekly_close import (
 
 from . import projects_of_user
 from .gold import waiting_for_adjudication
-from .left_open import LATEST_CLOSED, WeeksLeftToALead, weeks_left_to_a_lead
+from .left_open import WeeksLeftToALead, latest_closed_week, weeks_left_to_a_lead
 from .management import row_count
 from .rubrics import RubricPublished, rubric_published_this_week
 from .work import queues_for_labeler_in
@@ -165,8 +165,8 @@ def _rubrics_published_this_week(
 
 def _projects(user) -> QuerySet[Project]:
     """`projects_of_user` with the user's role, outputs received, the cases waiting for adjudication, the newest
-    ready dataset version and the newest rubric version's number and publishing: correlated subqueries, so one query
-    without a GROUP BY over the projects' outputs."""
+    ready dataset version, the newest rubric version's number and publishing, and the latest closed week: correlated
+    subqueries, so one query without a GROUP BY over the projects' outputs."""
     project = OuterRef("pk")
     rubric = Rubric.objects.filter(project=project).order_by("-version")
     newest = DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY).order_by(
@@ -182,15 +182,18 @@ def _projects(user) -> QuerySet[Project]:
         newest_version_built_at=Subquery(newest.values("built_at")[:1]),
         newest_rubric_at=Subquery(rubric.values("created_at")[:1]),
         newest_rubric_version=Subquery(rubric.values("version")[:1]),
+        latest_closed_week=latest_closed_week(project),
     )
 
 
 def _cycles(projects: list[Project], now: datetime) -> dict[int, dict[date, ReviewCycle]]:
     """The cycles `close_status` reads for each project, in one query: those of its `weeks_to_read` and its open
-    ones whose close failed; and its latest closed one, which `weeks_left_to_a_lead` reads too."""
-    wanted = Q(FAILED_CLOSE | LATEST_CLOSED, project_id__in=[project.pk for project in projects])
+    ones whose close failed; and its latest closed one (`_projects` found its week), which `weeks_left_to_a_lead`
+    reads too."""
+    wanted = Q(FAILED_CLOSE, project_id__in=[project.pk for project in projects])
     for project in projects:
-        wanted |= Q(project_id=project.pk, week__in=weeks_to_read(project, now))
+        weeks = [*weeks_to_read(project, now), *([project.latest_closed_week] if project.latest_closed_week else [])]
+        wanted |= Q(project_id=project.pk, week__in=weeks)
     cycles: dict[int, dict[date, ReviewCycle]] = defaultdict(dict)
     # `.order_by()`: the default ordering (by project, hence its slug) would join labeling_project for nothing.
     # `closed_in_time_zone`: the week before's bounds, as `calendar.week_span` reads them (a rubric notice's week).

@@ -25,15 +25,12 @@ from labeling.rules.weekly_close import (
     why_left_open,
 )
 
-# The cycles `weeks_left_to_a_lead` reads besides FAILED_CLOSE: each project's latest closed one.
-LATEST_CLOSED = Q(
-    status=CycleStatus.CLOSED,
-    week=Subquery(
-        ReviewCycle.objects.filter(project_id=OuterRef("project_id"), status=CycleStatus.CLOSED)
-        .order_by("-week")
-        .values("week")[:1]
-    ),
-)
+
+def latest_closed_week(project: Project | OuterRef) -> Subquery:
+    """The project's latest closed week (None before its first close): one backward probe of the cycles' (project,
+    week) index, as an annotation of projects (`OuterRef("pk")`) or, for a project, a query's initial plan."""
+    closed = ReviewCycle.objects.filter(project_id=project if isinstance(project, OuterRef) else project.pk)
+    return Subquery(closed.filter(status=CycleStatus.CLOSED).order_by("-week").values("week")[:1])
 
 
 @dataclass(frozen=True)
@@ -71,14 +68,16 @@ def weeks_left_to_a_lead(
 ) -> dict[int, tuple[WeeksLeftToALead, ...]]:
     """By project id, the weeks of each project beat leaves open (`rules.weekly_close.beat_closes` False) holding
     review items, by reason, oldest reason first; a project without any is absent. `cycles`: by project and week,
-    at least each project's FAILED_CLOSE and LATEST_CLOSED ones (the home page's); else one query reads them. Then one
-    query, none for no project."""
+    at least each project's FAILED_CLOSE ones and its latest closed one (the home page's); else one query reads them.
+    Then one query, none for no project."""
     if not projects:
         return {}
     now = now or timezone.now()
     if cycles is None:
         cycles = defaultdict(dict)
-        wanted = Q(FAILED_CLOSE | LATEST_CLOSED, project_id__in=[project.pk for project in projects])
+        wanted = Q(FAILED_CLOSE, project_id__in=[project.pk for project in projects])
+        for project in projects:
+            wanted |= Q(project_id=project.pk, week=latest_closed_week(project))
         for cycle in ReviewCycle.objects.filter(wanted).order_by().only("project_id", "week", "status", "failure_kind"):
             cycles[cycle.project_id][cycle.week] = cycle
     closes, bounds, skip = {}, [], []
