@@ -209,6 +209,7 @@ def test_a_week_behind_a_week_a_lead_closed_by_hand_is_told_with_its_reason(
     assert "and is not closed (nor is 1 later week left open)." in text
     assert "The weekly close will not close it (it closes only the weeks after the latest closed one)" in text
     assert f'href="/p/{project.slug}/meeting/{week_label(behind)}/#close-week"' in text
+    assert 'id="close-week"' in client.get(f"/p/{project.slug}/meeting/{week_label(behind)}/").content.decode()
     card_text = card(client.get("/").content.decode(), project.slug)
     assert "weeks-behind-a-closed-week" in card_text and week_label(behind) in card_text
 
