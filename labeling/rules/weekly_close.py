@@ -95,7 +95,7 @@ def left_to_a_lead(week: date, *, created: date) -> bool:
     """Is the week one beat never closes, whatever else closed: a week before the one the project was created in
     (`created`), so imported history does not get a close and a digest per week? One holding review items (outputs
     sent with older dates, routed later) keeps its figures out of any report until a lead closes it from its meeting
-    page; its gold and dataset rows do not wait for it. Leads are told of those not closed (`selectors.home`)."""
+    page; its gold and dataset rows do not wait for it. Leads are told of those not closed (`selectors.left_open`)."""
     return week < created
 
 
@@ -127,6 +127,13 @@ def beat_closes(week: date, *, created: date, last_due: date, latest_closed: dat
     if week > last_due or failed:
         return True
     return week >= first_week_beat_closes(created=created, latest_closed=latest_closed, last_ended=last_due)
+
+
+def beat_leaves_open_before(*, created: date, last_due: date, latest_closed: date | None) -> date:
+    """A week `beat_closes` leaves open (read at `last_due`, with `latest_closed`) is before this one, whatever its
+    failed close: where a reader of the weeks left to a lead stops looking. Weeks before it that beat closes are those
+    whose failed close it retries (a week not yet due before it is the latest closed one)."""
+    return max(created, first_week_beat_closes(created=created, latest_closed=latest_closed, last_ended=last_due))
 
 
 def weeks_to_read(project: Project, now: datetime) -> tuple[date, date]:

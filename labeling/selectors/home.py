@@ -2,26 +2,24 @@
 
 Experts (and leads, who label too) see their queues' counts from `work.queues_for_labeler_in`, the selector
 behind the project's own page, so both pages always agree. Leads and admins see the cases waiting for adjudication
-(`gold.waiting_for_adjudication`), where the weekly close stands (`rules.weekly_close`) and the weeks before the
-project holding review items no close has read (`weeks_left_to_a_lead`, which the project page reads too); engineers
-the newest ready dataset version, and a rubric version published in the running week. Four queries at most, however
-many projects: the projects with their counts, the queues of the projects the user labels in, the cycles and the weeks
-before the project of the projects they manage; a fifth in a week one of those published a rubric version, for what it
-changed.
+(`gold.waiting_for_adjudication`), where the weekly close stands (`rules.weekly_close`) and the weeks beat leaves open
+holding review items no close will read (`left_open.weeks_left_to_a_lead`, which the project page reads too);
+engineers the newest ready dataset version, and a rubric version published in the running week. Four queries at most,
+however many projects: the projects with their counts, the queues of the projects the user labels in, the cycles and
+the weeks left open of the projects they manage; a fifth in a week one of those published a rubric version, for what
+it changed.
 """
 
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from labeling.models import (
-    CycleStatus,
     DatasetVersion,
-    Item,
     Membership,
     Output,
     Project,
@@ -44,6 +42,7 @@ from labeling.rules.weekly_close import (
 
 from . import projects_of_user
 from .gold import waiting_for_adjudication
+from .left_open import WeeksLeftToALead, latest_closed_week, weeks_left_to_a_lead
 from .management import row_count
 from .rubrics import RubricPublished, rubric_published_this_week
 from .work import queues_for_labeler_in
@@ -62,26 +61,6 @@ class RubricThisWeek:
     week: str  # the running week's label: its meeting page says what the version changed
 
 
-@dataclass(frozen=True)
-class WeeksLeftToALead:
-    """A project's weeks before it was created (`rules.weekly_close.left_to_a_lead`) holding review items, none of
-    them closed: (week, its items) each, oldest first, the one a lead is sent to close."""
-
-    weeks: tuple[tuple[date, int], ...]
-
-    @property
-    def week(self) -> date:
-        return self.weeks[0][0]
-
-    @property
-    def items(self) -> int:
-        return self.weeks[0][1]
-
-    @property
-    def later_weeks(self) -> int:
-        return len(self.weeks) - 1
-
-
 @dataclass
 class ProjectAtHome:
     project: Project
@@ -89,7 +68,8 @@ class ProjectAtHome:
     queues: list[Queue] = field(default_factory=list)  # labeling roles: annotated as queues_for_labeler does
     to_adjudicate: int | None = None  # managing roles
     close: CloseStatus | None = None  # managing roles
-    left_to_a_lead: WeeksLeftToALead | None = None  # managing roles; None too while no such week holds items
+    # Managing roles: the weeks beat leaves open holding items, by reason (`left_open.weeks_left_to_a_lead`).
+    left_to_a_lead: tuple[WeeksLeftToALead, ...] = ()
     # Managing roles: a version published in the running week, whose figures then read two versions' labels.
     rubric_this_week: RubricThisWeek | None = None
     newest_version: NewestVersion | None = None  # engineers; None too while no version is ready
@@ -137,10 +117,10 @@ def home_projects(user, rows: list[Project], *, now: datetime | None = None) -> 
             entry.to_adjudicate = entry.project.to_adjudicate
             entry.close = close_status(entry.project, cycles[entry.project.pk], now)
         published = _rubrics_published_this_week([entry.project for entry in managed], now, cycles=cycles)
-        left = weeks_left_to_a_lead([entry.project for entry in managed])
+        left = weeks_left_to_a_lead([entry.project for entry in managed], cycles=cycles, now=now)
         for entry in managed:
             entry.rubric_this_week = published.get(entry.project.pk)
-            entry.left_to_a_lead = left.get(entry.project.pk)
+            entry.left_to_a_lead = left.get(entry.project.pk, ())
     for entry in home:
         if entry.engineers and entry.project.newest_version_number is not None:
             entry.newest_version = NewestVersion(
@@ -149,28 +129,6 @@ def home_projects(user, rows: list[Project], *, now: datetime | None = None) -> 
                 built_at=entry.project.newest_version_built_at,
             )
     return home
-
-
-def weeks_left_to_a_lead(projects: list[Project]) -> dict[int, WeeksLeftToALead]:
-    """By project id, the weeks of each project that beat never closes (`rules.weekly_close.left_to_a_lead`) holding
-    review items and not closed; a project without any is absent. One query, none for no project."""
-    if not projects:
-        return {}
-    created = {project.pk: calendar.created_week(project) for project in projects}
-    # `rules.weekly_close.left_to_a_lead` as a filter (the weeks before the one created in), by queue: the items'
-    # (queue, week) index. Every managed project asks: outputs sent with older dates are not the only way in, as a
-    # week routed in one time zone can fall before the week created in, read in the zone the project moved to.
-    wanted = Q()
-    for project_id, week in created.items():
-        wanted |= Q(queue__project_id=project_id, week__lt=week)
-    closed = ReviewCycle.objects.filter(
-        project_id=OuterRef("project_id"), week=OuterRef("week"), status=CycleStatus.CLOSED
-    )
-    weeks: dict[int, list[tuple[date, int]]] = defaultdict(list)
-    rows = Item.objects.filter(wanted).exclude(Exists(closed)).values("project_id", "week").annotate(items=Count("pk"))
-    for row in rows.order_by("project_id", "week"):
-        weeks[row["project_id"]].append((row["week"], row["items"]))
-    return {project_id: WeeksLeftToALead(weeks=tuple(found)) for project_id, found in weeks.items()}
 
 
 def _rubrics_published_this_week(
@@ -207,8 +165,8 @@ def _rubrics_published_this_week(
 
 def _projects(user) -> QuerySet[Project]:
     """`projects_of_user` with the user's role, outputs received, the cases waiting for adjudication, the newest
-    ready dataset version and the newest rubric version's number and publishing: correlated subqueries, so one query
-    without a GROUP BY over the projects' outputs."""
+    ready dataset version, the newest rubric version's number and publishing, and the latest closed week: correlated
+    subqueries, so one query without a GROUP BY over the projects' outputs."""
     project = OuterRef("pk")
     rubric = Rubric.objects.filter(project=project).order_by("-version")
     newest = DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY).order_by(
@@ -224,15 +182,18 @@ def _projects(user) -> QuerySet[Project]:
         newest_version_built_at=Subquery(newest.values("built_at")[:1]),
         newest_rubric_at=Subquery(rubric.values("created_at")[:1]),
         newest_rubric_version=Subquery(rubric.values("version")[:1]),
+        latest_closed_week=latest_closed_week(project),
     )
 
 
 def _cycles(projects: list[Project], now: datetime) -> dict[int, dict[date, ReviewCycle]]:
     """The cycles `close_status` reads for each project, in one query: those of its `weeks_to_read` and its open
-    ones whose close failed."""
+    ones whose close failed; and its latest closed one (`_projects` found its week), which `weeks_left_to_a_lead`
+    reads too."""
     wanted = Q(FAILED_CLOSE, project_id__in=[project.pk for project in projects])
     for project in projects:
-        wanted |= Q(project_id=project.pk, week__in=weeks_to_read(project, now))
+        weeks = [*weeks_to_read(project, now), *([project.latest_closed_week] if project.latest_closed_week else [])]
+        wanted |= Q(project_id=project.pk, week__in=weeks)
     cycles: dict[int, dict[date, ReviewCycle]] = defaultdict(dict)
     # `.order_by()`: the default ordering (by project, hence its slug) would join labeling_project for nothing.
     # `closed_in_time_zone`: the week before's bounds, as `calendar.week_span` reads them (a rubric notice's week).

@@ -56,7 +56,7 @@ from labeling.rules.rubric_questions import rubric_news
 from labeling.selectors import work
 from labeling.selectors.alerts import project_alerts
 from labeling.selectors.explore_page import saved_views
-from labeling.selectors.home import weeks_left_to_a_lead
+from labeling.selectors.left_open import weeks_left_to_a_lead
 from labeling.selectors.onboarding import getting_started
 from labeling.selectors.rubrics import published_version, rubric_published_this_week, rubric_version
 from labeling.services import assignment, labels
@@ -167,8 +167,9 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
         # pool two versions' labels.
         context["rubric_this_week"] = rubric_published_this_week(project)
         context["running_week"] = week_label(current_week(project))
-        # Weeks before the project that hold review items: beat never closes them, so the lead is told here.
-        context["left_to_a_lead"] = weeks_left_to_a_lead([project]).get(project.pk)
+        # Weeks beat leaves open that hold review items (before the project, behind a week closed by hand, before the
+        # first close): no close reads them, so the lead is told here.
+        context["left_to_a_lead"] = weeks_left_to_a_lead([project]).get(project.pk, ())
         # The page a lead lands on (after creating the project, from the home page): the first steps, until done.
         checklist = getting_started(project)
         if not checklist.complete:

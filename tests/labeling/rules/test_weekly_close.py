@@ -8,7 +8,14 @@ import pytest
 
 from labeling.models import CycleStatus, Project, ReviewCycle
 from labeling.rules.calendar import week_end
-from labeling.rules.weekly_close import OVERDUE_AFTER, CloseState, beat_closes, close_status, weeks_to_read
+from labeling.rules.weekly_close import (
+    OVERDUE_AFTER,
+    CloseState,
+    beat_closes,
+    beat_leaves_open_before,
+    close_status,
+    weeks_to_read,
+)
 from labeling.selectors.platform import platform_rows
 from labeling.services.cycles import due_weeks
 from tests.factories import ProjectFactory
@@ -143,3 +150,22 @@ def test_beat_closes_the_weeks_after_the_latest_closed_one_and_retries_any_faile
     """The one answer `due_weeks` and the meeting page and dashboard read ("the weekly close will not close it")."""
     facts = {"created": date(2026, 11, 2), "last_due": ENDED, "latest_closed": date(2026, 11, 9)}
     assert beat_closes(week, failed=failed, **facts) is closes
+
+
+@pytest.mark.parametrize(
+    "latest_closed",
+    [None, date(2026, 10, 19), date(2026, 11, 2), date(2026, 11, 9), ENDED],
+    ids=["never", "before-the-project", "first-week", "behind-the-ended", "the-ended"],
+)
+# Within the grace the ended week is not due yet, though a lead may have closed it already.
+@pytest.mark.parametrize("last_due", [ENDED, ENDED - timedelta(days=7)], ids=["due", "within-grace"])
+def test_every_week_beat_leaves_open_is_before_the_bound_the_home_page_reads_below(latest_closed, last_due):
+    """`selectors.left_open` looks for the weeks left to a lead only below `beat_leaves_open_before`: none is past it,
+    and those below it that beat closes are only the ones whose failed close it retries."""
+    facts = {"created": date(2026, 11, 2), "last_due": last_due, "latest_closed": latest_closed}
+    bound = beat_leaves_open_before(**facts)
+    for week in (date(2026, 9, 7) + timedelta(days=7 * n) for n in range(16)):
+        if not beat_closes(week, failed=True, **facts) or not beat_closes(week, failed=False, **facts):
+            assert week < bound, week
+        elif week < bound:  # beat's whatever its close did: only the latest closed week, which no reader counts
+            assert week == latest_closed, week

@@ -130,15 +130,15 @@ def test_the_project_page_runs_the_same_queries_however_many_alerts(client, proj
     _alert(project)
     client.force_login(lead)
     # session, user, project with membership, the lead's queues, latest outputs, saved explore views, alerts,
-    # a rubric version published this week, the weeks before the project holding items no close read, the
-    # getting-started checklist
-    with django_assert_num_queries(10):
+    # a rubric version published this week, the latest closed and failed cycles (which weeks beat leaves open), the
+    # weeks beat leaves open holding items no close reads, the getting-started checklist
+    with django_assert_num_queries(11):
         client.get(f"/p/{project.slug}/")
 
     for index in range(8):
         _alert(project, key=f"queue-{index}", rule=AlertRule.QUEUE_IDLE)
     Alert.objects.filter(key="queue-0").update(state=AlertState.ACKNOWLEDGED, acknowledged_by=lead)
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         response = client.get(f"/p/{project.slug}/")
     assert len(response.context["alerts"]) == 9
 

@@ -105,15 +105,16 @@ def test_it_costs_one_query_however_much_data(client, project, lead, django_asse
     with django_assert_num_queries(1):
         getting_started(project)
     # session, user, project with membership, queues, outputs, saved explore views, the alerts, the rubric versions of
-    # the running week, the weeks before the project holding items no close read, the checklist
-    with django_assert_num_queries(10):
+    # the running week, the latest closed and failed cycles (which weeks beat leaves open), the weeks beat leaves open
+    # holding items no close reads, the checklist
+    with django_assert_num_queries(11):
         client.get(f"/p/{project.slug}/")
 
     label_outputs(project, 3, queue="sample")
     OutputFactory.create_batch(5, project=project)
     with django_assert_num_queries(1):
         assert getting_started(project).done_count == 5  # all but a closed week
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         client.get(f"/p/{project.slug}/")
 
 

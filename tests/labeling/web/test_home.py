@@ -224,8 +224,8 @@ def test_the_home_page_runs_a_fixed_number_of_queries(client, db, count, django_
         Queue.objects.filter(pk=paused.pk).update(is_active=False)
     client.force_login(user)
 
-    # session, user, projects with their counts, the queues of the projects mo labels in, the cycles of those mo leads,
-    # their weeks before the project holding items not closed
+    # session, user, projects with their counts, the queues of the projects mo labels in, the cycles of those mo leads
+    # (each one's latest closed among them), their weeks beat leaves open holding items
     with django_assert_num_queries(6):
         response = client.get("/")
 

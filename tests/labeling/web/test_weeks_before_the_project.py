@@ -96,20 +96,27 @@ def test_an_expert_is_not_told(client, project, expert, lead, other_project, his
 
 
 def test_the_home_page_reads_those_weeks_in_one_query_however_many_projects_hold_them(
-    client, project, lead, other_project, history, django_assert_num_queries
+    client, project, lead, other_project, history, this_week, django_assert_num_queries
 ):
-    """Every project the lead manages asks, in one query for all of them."""
+    """Every project the lead manages asks, in one query for all of them, whatever the reasons its weeks are left
+    open (here also a week behind one a lead closed by hand)."""
     MembershipFactory(project=other_project, user=lead, role="lead")
+    label_outputs(project, 1, occurred_at=week_start(project, this_week - timedelta(days=14)) + timedelta(days=1))
+    ReviewCycle.objects.create(
+        project=project, week=this_week - timedelta(days=7), status="closed", closed_at=timezone.now()
+    )
     now = timezone.now()
     Project.objects.filter(pk=other_project.pk).update(created_at=now - timedelta(days=30))
     label_outputs(other_project, 1, occurred_at=now - timedelta(days=70))
     client.force_login(lead)
 
-    # session, user, projects with their counts, the lead's queues, the cycles, the weeks before the projects
+    # session, user, projects with their counts, the lead's queues, the cycles (each project's latest closed among
+    # them), the weeks beat leaves open of both projects
     with django_assert_num_queries(6):
         page = client.get("/").content.decode()
 
     assert NOTICE in card(page, "support-bot") and NOTICE in card(page, "sql-assistant")
+    assert "weeks-behind-a-closed-week" in card(page, "support-bot")
 
 
 def test_a_week_routed_before_a_time_zone_move_that_falls_before_the_week_created_in_is_told_on_both_pages(
@@ -150,3 +157,142 @@ def test_the_meeting_page_and_the_dashboard_say_why_the_weekly_close_leaves_a_we
     [row] = re.findall(rf'<tr data-week="{week_label(later)}">.*?</tr>', dashboard, re.S)
     assert f"the weekly close will not close it ({reason})" in row
     assert "closes only the weeks after the latest closed one" not in meeting + row
+
+
+# Weeks inside the project that beat leaves open (`rules.weekly_close.beat_closes`): behind a week a lead closed by
+# hand, or, in a project that never closed a week, before the last week that ended, where beat starts. No close reads
+# their items either, so their leads are told too, each with its reason (`rules.weekly_close.why_left_open`).
+
+
+def notices(page: str) -> dict[str, str]:
+    """The project page's notices of weeks left open, by their id, as text with the close link's href kept."""
+    found = re.findall(r'<p class="notice weeks-[a-z-]+" id="(weeks-[a-z-]+)">(.*?)</p>', page, re.S)
+    return {key: re.sub(r"\s+", " ", re.sub(r"<(?!a )[^>]+>", "", text)).strip() for key, text in found}
+
+
+LEFT_OPEN = ("weeks-before-the-project", "weeks-behind-a-closed-week", "weeks-before-the-first-close")
+
+
+def told(page: str) -> bool:
+    return any(key in page for key in LEFT_OPEN)
+
+
+def in_week(project, week):
+    return week_start(project, week) + timedelta(days=1)
+
+
+@pytest.fixture
+def old_project(project, clear_of_week_start):
+    """The project created ten weeks ago."""
+    Project.objects.filter(pk=project.pk).update(created_at=timezone.now() - timedelta(days=70))
+    project.refresh_from_db()
+    return project
+
+
+def test_a_week_behind_a_week_a_lead_closed_by_hand_is_told_with_its_reason(
+    client, old_project, lead, other_project, this_week
+):
+    project = old_project
+    MembershipFactory(project=other_project, user=lead, role="lead")  # else the home page sends the lead to the project
+    behind, later_behind, closed = (this_week - timedelta(days=7 * n) for n in (5, 4, 3))
+    label_outputs(project, 2, occurred_at=in_week(project, behind))
+    make_items(project, 1, occurred_at=in_week(project, later_behind))
+    make_items(project, 1, occurred_at=in_week(project, closed))
+    ReviewCycle.objects.create(project=project, week=closed, status="closed", closed_at=timezone.now())
+    client.force_login(lead)
+
+    found = notices(client.get(f"/p/{project.slug}/").content.decode())
+
+    assert list(found) == ["weeks-behind-a-closed-week"]
+    text = found["weeks-behind-a-closed-week"]
+    assert text.startswith(f"The week of {behind:%b} {behind.day}, {behind.year}, holds 2 review items")
+    assert "and is not closed (nor is 1 later week left open)." in text
+    assert "The weekly close will not close it (it closes only the weeks after the latest closed one)" in text
+    assert f'href="/p/{project.slug}/meeting/{week_label(behind)}/#close-week"' in text
+    assert 'id="close-week"' in client.get(f"/p/{project.slug}/meeting/{week_label(behind)}/").content.decode()
+    card_text = card(client.get("/").content.decode(), project.slug)
+    assert "weeks-behind-a-closed-week" in card_text and week_label(behind) in card_text
+
+
+def test_a_project_that_never_closed_a_week_is_told_of_the_weeks_before_its_last_ended_one(
+    client, old_project, lead, other_project, this_week
+):
+    project = old_project
+    MembershipFactory(project=other_project, user=lead, role="lead")
+    early = this_week - timedelta(days=7 * 6)
+    label_outputs(project, 3, occurred_at=in_week(project, early))
+    make_items(project, 1, occurred_at=in_week(project, this_week - timedelta(days=7)))  # the last ended: beat's
+    client.force_login(lead)
+
+    found = notices(client.get(f"/p/{project.slug}/").content.decode())
+    home = card(client.get("/").content.decode(), project.slug)
+
+    assert list(found) == ["weeks-before-the-first-close"]
+    text = found["weeks-before-the-first-close"]
+    assert text.startswith(f"The week of {early:%b} {early.day}, {early.year}, holds 3 review items and is not closed.")
+    assert "(the project never closed a week, and it starts at the last one that ended)" in text
+    assert f'href="/p/{project.slug}/meeting/{week_label(early)}/#close-week"' in text
+    assert "weeks-before-the-first-close" in home and f"/meeting/{week_label(early)}/#close-week" in home
+    assert not told(card(client.get("/").content.decode(), other_project.slug))
+
+
+def test_a_week_before_the_project_and_one_behind_a_closed_week_are_told_each_with_its_reason(
+    client, project, lead, history, this_week
+):
+    oldest, _ = history
+    behind, closed = this_week - timedelta(days=14), this_week - timedelta(days=7)
+    make_items(project, 1, occurred_at=in_week(project, behind))
+    ReviewCycle.objects.create(project=project, week=closed, status="closed", closed_at=timezone.now())
+    client.force_login(lead)
+
+    found = notices(client.get(f"/p/{project.slug}/").content.decode())
+
+    assert list(found) == ["weeks-before-the-project", "weeks-behind-a-closed-week"]
+    assert f"meeting/{week_label(oldest)}/#close-week" in found["weeks-before-the-project"]
+    assert f"meeting/{week_label(behind)}/#close-week" in found["weeks-behind-a-closed-week"]
+
+
+@pytest.mark.parametrize(
+    "closed_weeks_ago, failed",
+    [
+        (5, False),  # the week itself is closed
+        (6, False),  # the latest closed week is before it: beat closes it (it is due)
+        (6, True),  # behind a closed week, but its close failed: beat retries it
+    ],
+)
+def test_no_week_beat_closes_or_closed_is_told(
+    client, old_project, lead, other_project, this_week, closed_weeks_ago, failed
+):
+    project = old_project
+    MembershipFactory(project=other_project, user=lead, role="lead")
+    week = this_week - timedelta(days=7 * 5)
+    label_outputs(project, 1, occurred_at=in_week(project, week))
+    make_items(project, 1, occurred_at=in_week(project, this_week))  # the running week: not due yet
+    make_items(project, 1, occurred_at=in_week(project, this_week - timedelta(days=7)))  # the last ended: after it
+    ReviewCycle.objects.create(
+        project=project, week=this_week - timedelta(days=7 * closed_weeks_ago), status="closed",
+        closed_at=timezone.now(),
+    )  # fmt: skip
+    if failed:
+        ReviewCycle.objects.create(project=project, week=week, failure_kind="close", last_error="boom")
+        ReviewCycle.objects.create(
+            project=project, week=this_week - timedelta(days=14), status="closed", closed_at=timezone.now()
+        )
+    client.force_login(lead)
+
+    assert notices(client.get(f"/p/{project.slug}/").content.decode()) == {}
+    assert not told(card(client.get("/").content.decode(), project.slug))
+
+
+def test_an_expert_is_not_told_of_a_week_behind_a_closed_one(client, old_project, expert, lead, this_week):
+    project = old_project
+    label_outputs(project, 1, occurred_at=in_week(project, this_week - timedelta(days=21)))
+    ReviewCycle.objects.create(
+        project=project, week=this_week - timedelta(days=14), status="closed", closed_at=timezone.now()
+    )
+    client.force_login(lead)
+    assert "weeks-behind-a-closed-week" in client.get(f"/p/{project.slug}/").content.decode()
+    client.force_login(expert)
+
+    assert "weeks-behind-a-closed-week" not in client.get(f"/p/{project.slug}/").content.decode()
+    assert "weeks-behind-a-closed-week" not in client.get("/").content.decode()
