@@ -168,8 +168,9 @@ def has_working_link(parameter: str, key: str, value: str) -> bool:
     """Whether a link to the value (`facet_filter`) is a filter the parser takes: a metadata value measured as its
     `key:value` filter writes it (`pair_fits`), a model, tag or other value matched as stored as read (`value_fits`),
     any other as the parser measures it, whole (a gold answer's
-    `key:answer`). The one rule of what explore's facets list and what "what changed" picks as a slice (a metadata
-    key's median by its `has_meta` link)."""
+    `key:answer`). The one rule of what explore's facets list and of the metadata slices "what changed" picks (a
+    key's median by its `has_meta` link); its models, tags and event names, all matched as stored, are measured by
+    `value_fits` alone (`services.change_counts.top_slices`)."""
     if parameter == "meta":
         return pair_fits(key, value)
     if parameter in AS_STORED:
@@ -252,11 +253,12 @@ def verdict_word(answer: str) -> str | None:
 
 
 def reads_as_verdict(key: str | None, questions_now: Iterable[dict]) -> bool:
-    """Whether explore's `gold=<key>:pass` (or fail) reads `key`, the verdict question of some rubric version, as a
-    verdict: the current rubric (`questions_now`) asks it as a yes/no question, or no longer asks it (read as the
-    newest version that made it the verdict asked it). Not when it asks it now as another kind: explore reads a key the
-    rubric asks as the rubric asks it, and a pass or fail answers no rating or text. The one rule of explore's gold
-    filter (`selectors.explore.verdict_questions`, its refusal's earlier verdict keys) and the meeting page's links."""
+    """Whether explore's `gold=<key>:pass` (or fail) reads `key` (any key a filter names, or the verdict question of
+    an earlier rubric version) as a verdict: the current rubric (`questions_now`) asks it as a yes/no question, or no
+    longer asks it (read as the newest version that made it the verdict asked it). Not when it asks it now as another
+    kind: explore reads a key the rubric asks as the rubric asks it, and a pass or fail answers no rating or text. The
+    one rule of explore's gold filter (`selectors.explore.verdict_questions`, its refusal's earlier verdict keys) and
+    the meeting page's links."""
     return all(question["kind"] == QuestionKind.BINARY for question in questions_now if question["key"] == key)
 
 

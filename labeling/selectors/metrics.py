@@ -39,6 +39,7 @@ from labeling.models import (
 from labeling.rules.calendar import created_week, current_week, cycle_week, week_end, week_start
 from labeling.rules.paused import expecting_work
 from labeling.rules.weekly_close import FAILED_CLOSE, LeftOpen, beat_closes, last_due_week, why_left_open
+from labeling.selectors.left_open import latest_closed_week
 
 # The range a dashboard or the metrics API shows when none is asked for, and the longest one it reads.
 DEFAULT_WEEKS = 12
@@ -274,9 +275,8 @@ def beat_leaves_open(project: Project, now: datetime | None = None) -> Callable[
     sweep asks too), else why it will not (`why_left_open`): a week over and not closed stays so until a lead closes
     it. One query."""
     now = now or timezone.now()
-    latest = ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED).order_by("-week").values("week")
     rows = ReviewCycle.objects.filter(
-        FAILED_CLOSE | Q(status=CycleStatus.CLOSED, week=Subquery(latest[:1])), project=project
+        FAILED_CLOSE | Q(status=CycleStatus.CLOSED, week=latest_closed_week(project)), project=project
     ).values_list("week", "status")
     failed, latest_closed = set(), None
     for week, status in rows:

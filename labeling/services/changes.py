@@ -16,10 +16,10 @@ Slices are capped so a project-wide scan stays cheap and a noisy key cannot floo
 metadata keys present in at least METADATA_KEY_MIN_SHARE of the outputs, the MAX_METADATA_KEYS most frequent;
 per categorical key its MAX_VALUES_PER_KEY most frequent text values (true/false count as text, as the explore
 filter reads them); per model, tag and event name dimension the MAX_SLICES most frequent. A slice whose explore link
-would be refused (`rules.explore.has_working_link`: a value over the filter's limit, a metadata pair as its
-`key:value`) is left out; a model, tag or event slice takes no place then, but a metadata value does among its key's
-MAX_VALUES_PER_KEY (ranked in the tallies' query first), and a key whose pairs all run long keeps its place when
-`key:` alone fits.
+would be refused (`rules.explore.has_working_link` for metadata, measured as its `key:value` pair; `value_fits` for
+models, tags and event names: a value over the filter's limit) is left out; a model, tag or event slice takes no
+place then, but a metadata value does among its key's MAX_VALUES_PER_KEY (ranked in the tallies' query first), and a key
+whose pairs all run long keeps its place when `key:` alone fits.
 
 Each complete week's counts are kept (`services.change_tallies`): the baseline weeks are read from them, checked
 against their rows by a count and hash sum, and only the cycle week is aggregated (the labeled pass rates and the
