@@ -473,8 +473,9 @@ OUTBOX_KEEP_DAYS = env_int("OUTBOX_KEEP_DAYS", default=3)
 # A message sent this long ago that no worker took, while its queue in Redis is empty, was lost by Redis (restarted
 # without its data): the sweep sends it again.
 OUTBOX_RESEND_AFTER_SECONDS = env_int("OUTBOX_RESEND_AFTER_SECONDS", default=600)
-# A message lost again after this many resends is given up (logged as an error, shown on /readyz): a task its worker
-# kills at its hard time limit every time (Celery acks it, no worker marks it finished) would be sent forever.
+# A message a worker had started, lost again after this many such resends, is given up (logged as an error, shown on
+# /readyz): a task its worker kills at its hard time limit every time (Celery acks it, no worker marks it finished)
+# would be sent forever. Resends of a message no worker had started (Redis lost it queued) do not count.
 OUTBOX_MAX_RESENDS = env_int("OUTBOX_MAX_RESENDS", default=5)
 if (
     CELERY_BEAT_SCHEDULE["publish-outbox"]["schedule"] < 1

@@ -5,7 +5,7 @@ from datetime import date
 from celery import shared_task
 
 from labeling.services import routing
-from labeling.services.version_files import RENDER_TIME_LIMIT
+from labeling.services.version_files import RENDER_SOFT_TIME_LIMIT, RENDER_TIME_LIMIT
 
 
 @shared_task(name="labeling.route_outputs", acks_late=True, time_limit=300, soft_time_limit=240)
@@ -57,7 +57,7 @@ def build_dataset(dataset_id: int, full: bool = False) -> int | None:
     name="labeling.render_version_files",
     acks_late=True,
     time_limit=int(RENDER_TIME_LIMIT.total_seconds()),  # the sweep of dead renders' files relies on it
-    soft_time_limit=int(RENDER_TIME_LIMIT.total_seconds()) - 100,
+    soft_time_limit=int(RENDER_SOFT_TIME_LIMIT.total_seconds()),  # the dataset page names it (a failed render)
 )
 def render_version_files(version_id: int) -> list[str]:
     """Render a ready version's Parquet and Hugging Face files once (idempotent: current files are kept)."""

@@ -374,8 +374,9 @@ class StoredFileOut(serializers.Serializer):
     )
     sha256 = serializers.CharField(allow_null=True, help_text="The SHA-256 of the file's bytes, once made.")
     last_render_error = serializers.CharField(
-        help_text="Why the last render of the file failed, while no render has made it since (a download asks a "
-        "worker again); else empty."
+        help_text='Why the last render of the file failed, in plain words (e.g. "The last try failed (the database '
+        'could not be reached); it is being made again."), while no render has made it since; else empty. The '
+        "exception itself is in the workers' log."
     )
 
 
@@ -441,7 +442,7 @@ class VersionOut(serializers.ModelSerializer):
     def get_files(self, version) -> dict[str, dict]:
         files = self.context["file_states"].get(version.pk, {})
         return {
-            fmt: {"state": file.state, "size": file.size, "sha256": file.sha256, "last_render_error": file.error}
+            fmt: {"state": file.state, "size": file.size, "sha256": file.sha256, "last_render_error": file.failure}
             for fmt, file in files.items()
         }
 

@@ -41,9 +41,11 @@ class OutboxMessage(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
-    # Times `resend_lost` sent it again (a database default: a process of the release before inserts without it).
-    resends = models.PositiveIntegerField(default=0, db_default=0)
-    # Lost again after OUTBOX_MAX_RESENDS resends (e.g. killed by its time limit every time): never sent again.
+    # Times `resend_lost` sent it again after a worker had started it (killed at its time limit, or its worker lost):
+    # one Redis lost before any worker took it does not count. A database default: a process of the release before
+    # inserts without it. An IntegerField: a PositiveIntegerField's CHECK would scan the table under 0068's lock.
+    resends = models.IntegerField(default=0, db_default=0)
+    # Started and lost again after OUTBOX_MAX_RESENDS resends: never sent again; cleared if a straggler finishes it.
     given_up_at = models.DateTimeField(null=True, blank=True)
 
     objects = OutboxMessageQuerySet.as_manager()
@@ -75,7 +77,7 @@ class OutboxMessage(models.Model):
                 condition=Q(published_at__isnull=False, finished_at__isnull=True),
                 name="outbox_sent_unfinished",
             ),
-            # /readyz asks for the messages given up: a few rows, however large the table.
+            # /readyz asks for the messages given up lately: a few rows, however large the table (0070, concurrently).
             models.Index(fields=["given_up_at"], condition=Q(given_up_at__isnull=False), name="outbox_given_up"),
         ]
 

@@ -18,6 +18,7 @@ from labeling.models import (
     week_label,
 )
 from labeling.rules.moments import utc_moment
+from labeling.rules.task_args import short_repr
 
 
 def failing_cycles(project: Project) -> list[ReviewCycle]:
@@ -47,15 +48,30 @@ def webhooks_state(now: datetime | None = None) -> str:
     return "stalled" if pending.exists() else "ok"  # one index probe: webhook_delivery_pending
 
 
-def given_up_work(limit: int = 20) -> list[dict]:
-    """The queued work the outbox gave up on (sent OUTBOX_MAX_RESENDS times again and never finished), newest first,
-    until the outbox prunes it (OUTBOX_KEEP_DAYS). One index probe: outbox_given_up."""
-    rows = OutboxMessage.objects.filter(given_up_at__isnull=False).order_by("-given_up_at")[:limit]
+# Work the outbox gave up on degrades /readyz for this long after: an operator sees it for a day, and a probe is not
+# degraded for the OUTBOX_KEEP_DAYS the row is kept.
+GIVEN_UP_DEGRADES_FOR = timedelta(hours=24)
+
+
+def _given_up_lately(now: datetime):
+    return OutboxMessage.objects.filter(given_up_at__gte=now - GIVEN_UP_DEGRADES_FOR)
+
+
+def outbox_state(now: datetime) -> str:
+    """ "given_up" while the outbox gave up on work within GIVEN_UP_DEGRADES_FOR (and no straggler finished it since:
+    `mark_finished` clears it), else "ok". One index probe: outbox_given_up."""
+    return "given_up" if _given_up_lately(now).exists() else "ok"
+
+
+def given_up_work(now: datetime, limit: int = 20) -> list[dict]:
+    """The work the outbox gave up on within GIVEN_UP_DEGRADES_FOR, newest first, its args as the logs show them (a
+    routing batch carries 1,000 ids). One index probe: outbox_given_up."""
+    rows = _given_up_lately(now).order_by("-given_up_at")[:limit]
     return [
         {
             "id": message.pk,
             "task": message.task,
-            "args": message.args,
+            "args": short_repr(message.args),
             "given_up_at": utc_moment(message.given_up_at),
             "error": message.last_error,
         }

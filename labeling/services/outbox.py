@@ -31,6 +31,7 @@ from kombu.connection import ConnectionPool
 from labeling.models import OutboxMessage
 from labeling.resilience import broker_breaker
 from labeling.rules.prepared import Prepared, PreparedUpdate
+from labeling.rules.task_args import short_repr
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +123,9 @@ def resend_lost(*, now: datetime | None = None) -> int:
     longer there: Redis restarted without its data, or failed over to a replica that never had it. Tasks are
     idempotent, so one sent again that a worker had prefetched is harmless.
 
-    One lost again after OUTBOX_MAX_RESENDS resends is given up instead (logged as an error, `given_up_at`, shown on
-    /readyz): a task its worker kills at its hard time limit is acked and never marked finished, every time.
+    One a worker had started, lost again after OUTBOX_MAX_RESENDS such resends, is given up instead (logged as an
+    error, `given_up_at`, shown on /readyz): a task its worker kills at its hard time limit is acked and never marked
+    finished, every time. A resend of one no worker had started (Redis lost it queued) does not count.
     """
     if current_app.conf.task_always_eager or OutboxMessage.objects.pending().exists():
         return 0  # no broker; or one that failed the sweep just now (what it holds is unknown)
@@ -138,17 +140,21 @@ def resend_lost(*, now: datetime | None = None) -> int:
             for message in lost:
                 if _queue_of(message.task) not in empty or message.pk in held:
                     continue  # still in Redis: waiting its turn behind others, or running
-                if message.resends >= settings.OUTBOX_MAX_RESENDS:
+                # Only a run lost counts toward giving up (a worker started it: killed at its time limit, or lost
+                # with its worker); a message Redis lost before any worker took it never ran, however often.
+                started = message.started_at is not None
+                if started and message.resends >= settings.OUTBOX_MAX_RESENDS:
                     _give_up(message)
                     continue
                 _send_task(
                     message.task, args=message.args, kwargs=message.kwargs, headers={HEADER: message.pk},
-                    argsrepr=_short_repr(message.args),
+                    argsrepr=short_repr(message.args),
                 )  # fmt: skip
                 # Not started again: the page says "queued" until a worker takes it.
                 OutboxMessage.objects.filter(pk=message.pk).update(
-                    published_at=timezone.now(), started_at=None, attempts=F("attempts") + 1, resends=F("resends") + 1
-                )
+                    published_at=timezone.now(), started_at=None, attempts=F("attempts") + 1,
+                    resends=F("resends") + int(started),
+                )  # fmt: skip
                 logger.warning("Outbox: %s #%s was lost by the broker; sent again", message.task, message.pk)
                 resent += 1
         except Exception as exc:  # the broker went away meanwhile: the next sweep looks again
@@ -161,12 +167,13 @@ def _give_up(message: OutboxMessage) -> None:
     request for the same work (a download, "Build now") is a message of its own."""
     now = timezone.now()
     error = (
-        f"Given up: sent {message.resends + 1} times and never finished (killed by its time limit, or lost each time)"
+        f"Given up: started {message.resends + 1} times and never finished (killed by its time limit, or its worker "
+        "lost each time)"
     )
     OutboxMessage.objects.filter(pk=message.pk).update(given_up_at=now, finished_at=now, last_error=error)
     logger.error(
-        "Outbox: %s #%s %s was sent %d times and never finished: given up",
-        message.task, message.pk, _short_repr(message.args), message.resends + 1,
+        "Outbox: %s #%s %s was started %d times and never finished: given up",
+        message.task, message.pk, short_repr(message.args), message.resends + 1,
     )  # fmt: skip
 
 
@@ -209,7 +216,7 @@ def _send(message: OutboxMessage, *, skip_if_broker_down: bool) -> bool:
             args=message.args,
             kwargs=message.kwargs,
             headers={HEADER: message.pk},
-            argsrepr=_short_repr(message.args),
+            argsrepr=short_repr(message.args),
         )
         # A request skips the try while the broker failed moments ago; the sweep always tries.
         if skip_if_broker_down:
@@ -278,19 +285,15 @@ _MARK_PUBLISHED = PreparedUpdate(
 )
 
 
-def _short_repr(args: list) -> str:
-    """The args as logs show them, with long lists summarised (a routing batch carries 1,000 ids)."""
-    return "(" + ", ".join(f"<{len(a)} items>" if isinstance(a, list) and len(a) > 10 else repr(a) for a in args) + ")"
-
-
 def mark_started(*, message_id: int) -> None:
     """Record that a worker took the message (the first time; a redelivery keeps the first start)."""
     OutboxMessage.objects.filter(pk=message_id, started_at__isnull=True).update(started_at=timezone.now())
 
 
 def mark_finished(*, message_id: int) -> None:
-    """Record that a worker is done with the message (succeeded or failed: the task keeps its own state)."""
-    OutboxMessage.objects.filter(pk=message_id).update(finished_at=timezone.now())
+    """Record that a worker is done with the message (succeeded or failed: the task keeps its own state). One the
+    outbox gave up on that a straggler copy finishes after all is no longer given up (/readyz stops saying so)."""
+    OutboxMessage.objects.filter(pk=message_id).update(finished_at=timezone.now(), given_up_at=None)
 
 
 def prune(*, older_than: timedelta | None = None, limit: int = 10_000) -> int:

@@ -62,6 +62,7 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from labeling.models import AuditEvent, DatasetVersion, VersionFile, VersionFileState, VersionStatus, work_key
+from labeling.rules.render_failures import render_failure_note
 
 from . import outbox
 from .exports import FORMATS, STORED_FORMATS
@@ -77,6 +78,8 @@ DIRECTORY = "datasets"
 # The render task's hard time limit (tasks.py): a worker kills a render past it, so a temporary file written longer
 # ago than this belongs to a render that died.
 RENDER_TIME_LIMIT = timedelta(hours=1)
+# Its soft time limit: the render fails (its file marked failed) before the worker kills it.
+RENDER_SOFT_TIME_LIMIT = RENDER_TIME_LIMIT - timedelta(seconds=100)
 # A render re-stamps its files at most this often as it writes (one UPDATE an interval, not one a chunk; a chunk is a
 # row group: seconds), so a render that dies where nothing of it can write (a database outage fails its failure
 # handler too) is known dead after RENDER_SILENCE, not after its time limit. The stamp is the worker's clock and the
@@ -173,14 +176,22 @@ class FileState(NamedTuple):
     """What a download of one stored file gets now: `state` is `ready` (served at once), `pending` (a worker is making
     it: 503 meanwhile) or `on_request` (not on disk: the first download or "Prepare" asks a worker to make it). `swept`:
     deleted by the sweep to save disk. `size` and `sha256`: of the file's bytes, once made in the format's current
-    revision (a swept file made again has the same bytes); else None. `error`: why the last render failed, while no
-    render has made the file since (asked for again or not); else empty."""
+    revision (a swept file made again has the same bytes); else None. `error`: why the last render failed, as stored
+    (`Type: text`: for operators only, it may name hosts and paths), while no render has made the file since (asked
+    for again or not); else empty. `failure` (a property): the same in plain words, for everyone
+    (`rules.render_failures`)."""
 
     state: str
     swept: bool = False
     size: int | None = None
     sha256: str | None = None
     error: str = ""
+
+    @property
+    def failure(self) -> str:
+        """`error` in plain words, for everyone: past, and whether a render is on its way again."""
+        pending = self.state == VersionFileState.PENDING
+        return render_failure_note(self.error, soft_time_limit=RENDER_SOFT_TIME_LIMIT, pending=pending)
 
 
 def file_states(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, FileState]]:

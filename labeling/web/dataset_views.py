@@ -216,10 +216,12 @@ def _api_base(project, dataset) -> str:
 
 def _version_rows(project, dataset, versions, *, member: bool = True) -> list[dict]:
     """Each version with its downloads and a diff against the ready version before it. A download is (format, url,
-    state, size, error): the url empty unless the file can be downloaded now; a stored file (Parquet, hf) may be
-    `pending` (a worker prepares it: the API would answer 503) or `on_request` (swept to save disk: "Prepare" asks for
-    it again); its size in bytes once made (None for the formats streamed as they are made); why its last render
-    failed while none has made it since (else empty). `changed_questions`: the warning of
+    state, size, failure, error, swept): the url empty unless the file can be downloaded now; a stored file (Parquet,
+    hf) may be `pending` (a worker prepares it: the API would answer 503) or `on_request` (not made: "Prepare" asks for
+    it; `swept` if it was made and deleted to save disk); its size in bytes once made (None for the formats streamed as
+    they are made); why its last render failed while none has made it since, in plain words (`failure`) and as stored
+    (`error`, which the template shows operators only: it may name hosts and paths); else both empty.
+    `changed_questions`: the warning of
     each key that changed meaning between the rubric versions the version's rows answered. Not a `member` (an operator
     who is not one: they download, audited, and change nothing): no diff, whose API is the members', and no "Prepare"
     (the template's)."""
@@ -236,7 +238,17 @@ def _version_rows(project, dataset, versions, *, member: bool = True) -> list[di
             stored = states[version.pk, fmt] if fmt in STORED_FORMATS else None
             state = stored.state if stored else VersionFileState.READY
             url = f"{base}/versions/{version.number}/download?format={fmt}" if state == VersionFileState.READY else ""
-            downloads.append((fmt, url, state, stored.size if stored else None, stored.error if stored else ""))
+            downloads.append(
+                (
+                    fmt,
+                    url,
+                    state,
+                    stored.size if stored else None,
+                    stored.failure if stored else "",
+                    stored.error if stored else "",
+                    bool(stored and stored.swept),
+                )
+            )
         rows.append(
             {
                 "version": version,

@@ -8,15 +8,19 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from labeling import tasks
 from labeling.models import DeliveryStatus, OutboxMessage, RoutingState, WebhookDelivery, WorkerHeartbeat
+from labeling.selectors import health
 from labeling.services.health import record_heartbeat
 from labeling.services.webhooks import create_endpoint
 from tests.factories import UserFactory
 from tests.helpers.processes import ROOT
+from tests.outbox import run_as_worker
 
 pytestmark = pytest.mark.redis
 EVENTS = ["dataset.version_ready"]
@@ -252,24 +256,65 @@ def test_an_error_inside_the_probe_is_still_logged_as_an_error(settings, worker_
 def test_readyz_is_degraded_while_the_outbox_holds_work_it_gave_up_on_and_names_it_to_the_operator(
     client, settings, worker_alive
 ):
-    """Work sent OUTBOX_MAX_RESENDS times again and never finished (the outbox's `resend_lost`) is not done and will
-    not be: the operator sees it until the outbox prunes it; only the detail names its task and error."""
+    """Work started OUTBOX_MAX_RESENDS times again and never finished (the outbox's `resend_lost`) is not done and
+    will not be: the operator sees it; only the detail names its task (its args shortened as the logs show them: a
+    routing batch carries 1,000 ids) and error. An anonymous probe only asks whether there is any: one EXISTS."""
     settings.READYZ_TOKEN = "operator-token"
     assert client.get("/readyz").json()["components"]["outbox"] == "ok"
     now = timezone.now()
     message = OutboxMessage.objects.create(
-        task="labeling.render_version_files", args=[7], published_at=now, resends=5, given_up_at=now, finished_at=now,
-        last_error="Given up: sent 6 times and never finished (killed by its time limit, or lost each time)",
+        task="labeling.route_outputs", args=[list(range(1000)), 3], published_at=now, resends=5, given_up_at=now,
+        finished_at=now, last_error="Given up: started 6 times and never finished (killed by its time limit, …)",
     )  # fmt: skip
 
-    response = client.get("/readyz")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/readyz")
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["components"]["outbox"]) == ("degraded", "given_up")
     assert "given_up" not in response.json()
+    [probe] = [query["sql"] for query in queries if "labeling_outboxmessage" in query["sql"]]
+    assert "LIMIT 1" in probe and '"args"' not in probe and '"last_error"' not in probe
 
     [given_up] = client.get("/readyz", HTTP_AUTHORIZATION="Bearer operator-token").json()["given_up"]
     assert given_up == {
-        "id": message.pk, "task": "labeling.render_version_files", "args": [7],
+        "id": message.pk, "task": "labeling.route_outputs", "args": "(<1000 items>, 3)",
         "given_up_at": given_up["given_up_at"], "error": message.last_error,
     }  # fmt: skip
     assert given_up["given_up_at"].endswith("Z")
+
+
+def test_work_given_up_degrades_readyz_for_a_day_not_for_as_long_as_the_outbox_keeps_it(client, settings, worker_alive):
+    """One give-up is an incident the operator hears of, not a state the probe keeps for OUTBOX_KEEP_DAYS: past
+    GIVEN_UP_DEGRADES_FOR (a day) /readyz is ok again, though the row is still kept."""
+    settings.READYZ_TOKEN = "operator-token"
+    given_up = timezone.now() - timedelta(hours=25)
+    message = OutboxMessage.objects.create(
+        task="labeling.render_version_files", args=[7], published_at=given_up, resends=5, given_up_at=given_up,
+        finished_at=given_up, last_error="Given up",
+    )  # fmt: skip
+    assert given_up > timezone.now() - timedelta(days=settings.OUTBOX_KEEP_DAYS)  # not pruned yet
+
+    body = client.get("/readyz", HTTP_AUTHORIZATION="Bearer operator-token").json()
+    assert (body["status"], body["components"]["outbox"], body["given_up"]) == ("ok", "ok", [])
+
+    OutboxMessage.objects.filter(pk=message.pk).update(given_up_at=timezone.now() - timedelta(hours=23))
+    body = client.get("/readyz", HTTP_AUTHORIZATION="Bearer operator-token").json()
+    assert (body["status"], body["components"]["outbox"]) == ("degraded", "given_up")
+    assert [row["id"] for row in body["given_up"]] == [message.pk]
+    assert health.GIVEN_UP_DEGRADES_FOR == timedelta(hours=24)  # the day the README names
+
+
+def test_work_given_up_that_a_straggler_then_finishes_no_longer_degrades_readyz(client, worker_alive):
+    """A copy of the work that was still running when the outbox gave up on it (a worker that had prefetched it)
+    finishes after all: the work is done, so /readyz is ok again."""
+    now = timezone.now()
+    message = OutboxMessage.objects.create(
+        task="labeling.worker_heartbeat", published_at=now, resends=5, given_up_at=now, finished_at=now,
+        last_error="Given up",
+    )  # fmt: skip
+    assert client.get("/readyz").json()["components"]["outbox"] == "given_up"
+
+    run_as_worker(message)  # the straggler: its worker's signals mark the message finished
+
+    body = client.get("/readyz").json()
+    assert (body["status"], body["components"]["outbox"]) == ("ok", "ok")

@@ -273,11 +273,11 @@ def test_a_message_killed_each_time_it_runs_is_given_up_after_outbox_max_resends
     assert sends == 3  # sent, then sent again twice
     killed.refresh_from_db()
     assert killed.resends == 2 and killed.given_up_at is not None and killed.finished_at is not None
-    assert killed.last_error.startswith("Given up: sent 3 times and never finished")
+    assert killed.last_error.startswith("Given up: started 3 times and never finished")
     assert queued(broker_queue) == []
     [error] = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert error.getMessage() == (
-        f"Outbox: labeling.render_version_files #{killed.pk} (7) was sent 3 times and never finished: given up"
+        f"Outbox: labeling.render_version_files #{killed.pk} (7) was started 3 times and never finished: given up"
     )
     later = timezone.now() + timedelta(hours=2)
     assert outbox.resend_lost(now=later) == 0 and queued(broker_queue) == []  # never sent again
@@ -286,3 +286,53 @@ def test_a_message_killed_each_time_it_runs_is_given_up_after_outbox_max_resends
     with django_capture_on_commit_callbacks(execute=True):
         again = outbox.enqueue(task="labeling.render_version_files", args=[7], dedupe_key="render_version_files:7")
     assert again is not None and [headers["outbox_id"] for headers in queued(broker_queue)] == [again.pk]
+
+
+def test_a_message_redis_loses_before_any_worker_starts_it_is_never_given_up(broker_queue, settings):
+    """Only a run lost counts toward OUTBOX_MAX_RESENDS: a message Redis loses while it waits in its queue (restarted
+    without its data, again and again) never ran, so it is sent again each time, however often."""
+    settings.OUTBOX_MAX_RESENDS = 2
+    lost = OutboxMessage.objects.create(
+        task="labeling.build_dataset", args=[5], dedupe_key="build_dataset:5", published_at=timezone.now()
+    )
+    for sweep in range(settings.OUTBOX_MAX_RESENDS + 2):
+        later = timezone.now() + timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS + 1)
+        assert outbox.resend_lost(now=later) == 1, f"sweep {sweep}"
+        broker_queue.delete(settings.CELERY_TASK_DEFAULT_QUEUE)  # Redis restarted without its data, again
+
+    lost.refresh_from_db()
+    assert lost.given_up_at is None and lost.finished_at is None and lost.resends == 0
+
+
+@pytest.mark.parametrize("where", ["queued", "held by a worker"])
+def test_a_message_still_in_redis_is_not_given_up_whatever_its_resends(broker_queue, settings, where):
+    """A message past OUTBOX_MAX_RESENDS that is still in Redis (waiting behind others, or taken by a worker and not
+    acked: running) is not lost: neither sent again nor given up."""
+    settings.OUTBOX_MAX_RESENDS = 2
+    started = timezone.now()
+    message = OutboxMessage.objects.create(
+        task="labeling.build_dataset", args=[5], published_at=started, started_at=started, resends=2
+    )
+    outbox._send_task("labeling.build_dataset", args=[5], headers={outbox.HEADER: message.pk})
+    later = timezone.now() + timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS + 1)
+    with Connection(settings.CELERY_BROKER_URL) as conn:
+        if where == "held by a worker":
+            taken = conn.SimpleQueue(settings.CELERY_TASK_DEFAULT_QUEUE).get(timeout=5)
+            assert taken.headers["outbox_id"] == message.pk and queued(broker_queue) == []
+        assert outbox.resend_lost(now=later) == 0
+
+    message.refresh_from_db()
+    assert message.given_up_at is None and message.finished_at is None and message.resends == 2
+
+
+def test_a_message_given_up_that_a_straggler_finishes_is_no_longer_given_up():
+    """A copy of the work still running when the outbox gave up on it (e.g. a worker that had prefetched it) that
+    finishes after all clears the give-up: /readyz stops saying the work was given up."""
+    now = timezone.now()
+    message = OutboxMessage.objects.create(
+        task="labeling.build_dataset", args=[5], published_at=now, resends=5, given_up_at=now, finished_at=now
+    )
+    outbox.mark_finished(message_id=message.pk)
+
+    message.refresh_from_db()
+    assert message.given_up_at is None and message.finished_at is not None

@@ -12,6 +12,7 @@ from html import unescape as html_unescape
 import pytest
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
+from django.utils.html import escape
 
 from labeling.models import (
     Dataset,
@@ -390,27 +391,74 @@ def test_a_failed_or_never_asked_file_is_asked_for_again_and_shows_preparing(
     assert [message.task for message in OutboxMessage.objects.all()] == ["labeling.render_version_files"]
 
 
-def test_a_failed_render_says_why_beside_the_file_escaped_until_a_render_makes_it(
-    engineer_client, project, dataset, django_capture_on_commit_callbacks
+RAW_ERRORS = {
+    "soft time limit": (
+        "SoftTimeLimitExceeded: SoftTimeLimitExceeded()",
+        "The last try failed (it took longer than the 58 minutes a file may take); it is being made again.",
+    ),
+    "database": (
+        'OperationalError: <script>alert("x")</script> connection to server at "10.0.3.7", port 5432 failed',
+        "The last try failed (the database could not be reached); it is being made again.",
+    ),
+    "disk": (
+        "PermissionError: [Errno 13] Permission denied: '/srv/media/datasets/7/hf.r2.zip.part'",
+        "The last try failed (the file could not be written); it is being made again.",
+    ),
+    "a bug": (
+        "KeyError: 'answers'",
+        "The last try failed (an unexpected error, in the workers' log); it is being made again.",
+    ),
+}
+
+
+def shown_failures(html: str) -> list[tuple[str, str]]:
+    return re.findall(r'<span class="dl-error" data-format="(\w+)"[^>]*>(.*?)</span>', html)
+
+
+@pytest.mark.parametrize("cause", RAW_ERRORS)
+def test_a_failed_render_says_why_in_plain_words_beside_the_file_until_a_render_makes_it(
+    engineer_client, project, dataset, django_capture_on_commit_callbacks, cause
 ):
-    """A file whose last render failed shows the error (escaped: it may quote anything) while it is prepared again,
-    on every view until a render makes it; the render that makes it clears it."""
+    """A file whose last render failed says why, as past (the file is prepared again meanwhile), on every view until a
+    render makes it: in words a member reads, not the exception, which names database hosts and paths under
+    MEDIA_ROOT (only operators see it)."""
     label_outputs(project, 2)
     version = build_version(dataset_id=dataset.pk)
-    error = 'OperationalError: <script>alert("x")</script> connection to server at 127.0.0.1 failed'
+    error, reason = RAW_ERRORS[cause]
     VersionFile.objects.filter(version=version, format="hf").update(state=VersionFileState.FAILED, error=error)
-    shown = "last render failed: OperationalError: &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; connection to"
 
     for _ in range(2):  # the first view asks for the file again; the second finds it pending, the error kept
         with django_capture_on_commit_callbacks():
             html = engineer_client.get(urls(project)["detail"]).content.decode()
-        [(fmt, text)] = re.findall(r'<span class="dl-error" data-format="(\w+)"[^>]*>(.*?)</span>', html)
-        assert fmt == "hf" and text.startswith(shown) and "<script>alert" not in html
+        assert shown_failures(html) == [("hf", escape(reason))]
+        assert error.split(":")[0] not in html and "/srv/media" not in html and "10.0.3.7" not in html
         assert VersionFile.objects.get(version=version, format="hf").state == VersionFileState.PENDING
 
     render_version_files(version_id=version.pk)
     html = engineer_client.get(urls(project)["detail"]).content.decode()
-    assert "dl-error" not in html and "last render failed" not in html
+    assert "dl-error" not in html and "The last try failed" not in html
+
+
+def test_a_superuser_reads_the_failed_renders_error_itself_escaped(
+    client, engineer, project, dataset, django_capture_on_commit_callbacks
+):
+    """The operator who mends it needs the exception: a superuser (here also a member) reads it beside the reason,
+    escaped (it may quote anything)."""
+    label_outputs(project, 2)
+    version = build_version(dataset_id=dataset.pk)
+    error, reason = RAW_ERRORS["database"]
+    VersionFile.objects.filter(version=version, format="hf").update(state=VersionFileState.FAILED, error=error)
+    engineer.is_superuser = True
+    engineer.save(update_fields=["is_superuser"])
+    client.force_login(engineer)
+
+    with django_capture_on_commit_callbacks():
+        html = client.get(urls(project)["detail"]).content.decode()
+
+    [(fmt, text)] = re.findall(r'<span class="dl-error" data-format="(\w+)"[^>]*>(.*?)</code></span>', html)
+    assert fmt == "hf" and text.startswith(escape(reason) + ' <code class="dl-error-raw"')
+    assert "OperationalError: &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; connection to server" in text
+    assert "<script>alert" not in html
 
 
 def swept_version(project, dataset, settings):
