@@ -7,6 +7,9 @@ export DEBUG=true
 # Every demo user may create a project (New project on the home page); a real server defaults to staff only.
 export PROJECT_CREATORS="${PROJECT_CREATORS:-everyone}"
 unset DATABASE_URL REDIS_URL
+# As scripts/test.sh: with PYTHONDONTWRITEBYTECODE set, every process compiled scikit-learn from source again (the
+# meeting page's first "Refresh figures" took 28 s); the demo writes the bytecode once.
+unset PYTHONDONTWRITEBYTECODE
 port="${PORT:-8000}"
 # Links in the mails the demo prints (invitations, password resets) point at this server.
 export SITE_URL="${SITE_URL:-http://127.0.0.1:$port}"

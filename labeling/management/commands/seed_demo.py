@@ -1,5 +1,6 @@
 """`manage.py seed_demo`: a realistic `support-bot` project so every screen has something to show."""
 
+import logging
 import os
 import time
 
@@ -45,10 +46,16 @@ class Command(BaseCommand):
                 "run it; on a throwaway one, run it as DEBUG=true python manage.py seed_demo."
             )
         started = time.monotonic()
+        # The seed runs hundreds of tasks eagerly: their "Task … succeeded" lines buried the mails it prints.
+        tasks_log = logging.getLogger("celery.app.trace")
+        level = tasks_log.level
+        tasks_log.setLevel(logging.WARNING)
         try:
             report = seed_demo(seed=seed, reset=reset)
         except DomainError as exc:
             raise CommandError(exc.message) from exc
+        finally:
+            tasks_log.setLevel(level)
         self._summary(report, time.monotonic() - started)
         self._credentials(report, base_url.rstrip("/"))
         self._team(report, base_url.rstrip("/"))
