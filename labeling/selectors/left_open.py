@@ -3,9 +3,10 @@ project page): no close will read those items, so their figures go into no repor
 
 Which weeks, and why, is `rules.weekly_close` (`beat_closes`, `why_left_open`); this module only finds the weeks that
 hold items. What a page load reads: from the week the project was created in, one probe of the cycles' (project, week)
-index per calendar week up to where beat closes, and one of the items' (queue, week) index per queue for each week of
-those not closed; before that week, one probe per queue and distinct week its items hold (normally none); and, in the
-oldest week of each reason, its items up to COUNTED_UP_TO + 1 (pages say "over" past COUNTED_UP_TO).
+index per calendar week up to where beat closes, and, for each of those weeks not closed, the items' (queue, week)
+index of its queues until one holds an item; before that week, one probe of that index per queue, and one more per
+distinct week found there (normally none); and, in the oldest week of each reason, its items up to COUNTED_UP_TO + 1
+(pages say "over" past COUNTED_UP_TO). Not the project's items otherwise: a page load does not grow with them.
 """
 
 from collections import defaultdict
@@ -184,18 +185,21 @@ def _open_weeks_with_items(
             UNION ALL
             SELECT project_id, week, 0 FROM calendar
         ),
-        open_weeks AS (
+        held (project_id, week, before_split) AS (
+            -- CASE, so each week asks its cycle first and the items only when it is not closed (as two conditions the
+            -- planner asked every week's items first).
             SELECT w.project_id, w.week, w.before_split FROM candidates w
-            WHERE (
-                SELECT c.id FROM {cycle} c WHERE c.project_id = w.project_id AND c.week = w.week AND c.status = %s
-            ) IS NULL{skipped}
-        ),
-        held AS (
-            SELECT o.project_id, o.week, o.before_split FROM open_weeks o
-            WHERE o.before_split = 1 OR (
-                SELECT i.id FROM {item} i JOIN {queue} q ON q.id = i.queue_id
-                WHERE q.project_id = o.project_id AND i.week = o.week LIMIT 1
-            ) IS NOT NULL
+            WHERE CASE
+                WHEN (
+                    SELECT c.id FROM {cycle} c WHERE c.project_id = w.project_id AND c.week = w.week AND c.status = %s
+                ) IS NOT NULL THEN 0
+                WHEN w.before_split = 1 THEN 1
+                WHEN (
+                    SELECT i.id FROM {item} i JOIN {queue} q ON q.id = i.queue_id
+                    WHERE q.project_id = w.project_id AND i.week = w.week LIMIT 1
+                ) IS NULL THEN 0
+                ELSE 1
+            END = 1{skipped}
         ),
         ranked AS (
             SELECT h.project_id, h.week,
