@@ -2,8 +2,11 @@
 project page): no close will read those items, so their figures go into no report until a lead closes the week.
 
 Which weeks, and why, is `rules.weekly_close` (`beat_closes`, `why_left_open`); this module only finds the weeks that
-hold items, in a read that grows with a project's weeks, not its items: the items' (queue, week) index is walked one
-distinct week at a time (a recursive "loose index scan"), and items are counted in the oldest week of each reason only.
+hold items. What a page load reads: from the week the project was created in, one probe of the cycles' (project, week)
+index per calendar week up to where beat closes, and, for each of those weeks not closed, the items' (queue, week)
+index of its queues until one holds an item; before that week, one probe of that index per queue, and one more per
+distinct week found there (normally none); and, in the oldest week of each reason, its items up to COUNTED_UP_TO + 1
+(pages say "over" past COUNTED_UP_TO). Not the project's items otherwise: a page load does not grow with them.
 """
 
 from collections import defaultdict
@@ -25,6 +28,10 @@ from labeling.rules.weekly_close import (
     why_left_open,
 )
 
+# The oldest left-open week's review items are counted up to this many (+1, to know there are more): a week of
+# imported history may hold any number, and a page load reads no more of them.
+COUNTED_UP_TO = 1000
+
 
 def latest_closed_week(project: Project | OuterRef) -> Subquery:
     """The project's latest closed week (None before its first close): one backward probe of the cycles' (project,
@@ -36,11 +43,15 @@ def latest_closed_week(project: Project | OuterRef) -> Subquery:
 @dataclass(frozen=True)
 class WeeksLeftToALead:
     """A project's weeks beat leaves open for one reason (`rules.weekly_close.why_left_open`) holding review items,
-    none of them closed: (week, its items) each, oldest first, the one a lead is sent to close (the items of the
-    later ones are not counted: None)."""
+    none of them closed: (week, its items) each, oldest first, the one a lead is sent to close (its items counted up
+    to COUNTED_UP_TO + 1; the later ones' are not counted: None)."""
 
     reason: LeftOpen
     weeks: tuple[tuple[date, int | None], ...]
+
+    def __post_init__(self):
+        if self.weeks[0][1] is None:  # a page would say "holds 0 review items" of a week it is told holds some
+            raise ValueError(f"the items of the oldest week left open ({self.weeks[0][0]}) were not counted")
 
     @property
     def week(self) -> date:
@@ -48,7 +59,12 @@ class WeeksLeftToALead:
 
     @property
     def items(self) -> int:
-        return self.weeks[0][1] or 0
+        """The oldest week's review items, up to COUNTED_UP_TO (`more_items`: it holds more)."""
+        return min(self.weeks[0][1], COUNTED_UP_TO)
+
+    @property
+    def more_items(self) -> bool:
+        return self.weeks[0][1] > COUNTED_UP_TO
 
     @property
     def later_weeks(self) -> int:
@@ -89,7 +105,11 @@ def weeks_left_to_a_lead(
         read["latest_closed"] = latest_closed
         bound = beat_leaves_open_before(**read)
         closes[project.pk] = (read, failed)
-        bounds.append((project.pk, read["created"], bound))
+        # Where `why_left_open` turns from BEFORE_THE_PROJECT to the other reasons: `left_to_a_lead` leaves to a lead
+        # the weeks before the created one (never before the bound, which is not before it). The query counts items in
+        # the oldest week on each side; the weeks before it lie wherever outputs were dated, those from it on the grid.
+        split = read["created"]
+        bounds.append((project.pk, split, bound))
         # Below the bound, beat closes only the weeks whose failed close it retries: the query leaves them out, so the
         # oldest week it counts items in is one a lead is told of.
         skip += [(project.pk, week) for week in failed if week < bound and _beat_closes(week, read, failed)]
@@ -117,52 +137,80 @@ def _beat_closes(week: date, read: dict, failed: set[date]) -> bool:
 def _open_weeks_with_items(
     bounds: list[tuple[int, date, date]], skip: list[tuple[int, date]]
 ) -> list[tuple[int, date, int | None]]:
-    """(project id, week, its items) of each week before the project's bound (project id, its created week, bound)
-    holding items, not closed, and not in `skip`, by project and week; items counted only in the oldest such week
-    before the created week and the oldest from it on (else None). One query, whose cost grows with the projects'
-    queues and weeks, not their items.
+    """(project id, week, its items) of each week before the project's bound (project id, split, bound) holding items,
+    not closed, and not in `skip`, by project and week; items counted only in the oldest such week before the split
+    and the oldest from it on (else None), at most COUNTED_UP_TO + 1 of them. One query.
 
-    The distinct weeks of each queue come from its (queue, week) index, one probe per week (a recursive CTE: each
-    step asks for the first week after the one found, below the bound); a closed week drops out on its cycle's
-    unique (project, week) index, probed per week (a scalar subquery, which the planner never turns into a hash of every
-    project's closed cycles); the oldest ones count their items on the items' index."""
+    Weeks before the split (the project's created week) may be any weeks outputs were dated in: their distinct weeks
+    come from each queue's (queue, week) index, one probe per week found (a recursive CTE: each step asks for the
+    first week after the one found, below the split), normally none at all. From the split on, weeks lie on the
+    project's calendar (its week start cannot change once anything is counted: `services.projects._calendar_problems`),
+    so they are enumerated 7 days apart without reading items: each asks its cycle's unique (project, week) index
+    whether it is closed (a scalar subquery, which the planner never turns into a hash of every project's closed
+    cycles), and only one not closed and not skipped asks the items' (queue, week) index, through the project's
+    queues, whether it holds any. A project whose every week closed costs one cycle probe per week, no item read. The
+    oldest week of each part reads its items up to the cap on the same index."""
     item, queue, cycle = Item._meta.db_table, Queue._meta.db_table, ReviewCycle._meta.db_table
     adapt = connection.ops.adapt_datefield_value
+    next_week = "date(c.week, '+7 days')" if connection.vendor == "sqlite" else "c.week + 7"
     values = ", ".join(["(%s, %s, %s)"] * len(bounds))
-    params: list = [value for pk, created, bound in bounds for value in (pk, adapt(created), adapt(bound))]
+    params: list = [value for pk, split, bound in bounds for value in (pk, adapt(split), adapt(bound))]
     params.append(CycleStatus.CLOSED)
     skipped = "".join(" AND NOT (w.project_id = %s AND w.week = %s)" for _ in skip)
     params += [value for project_id, week in skip for value in (project_id, adapt(week))]
+    params.append(COUNTED_UP_TO + 1)
     sql = f"""
-        WITH RECURSIVE bounds (project_id, created, bound) AS (VALUES {values}),
-        queues (queue_id, project_id, bound) AS (
-            SELECT q.id, b.project_id, b.bound FROM {queue} q JOIN bounds b ON b.project_id = q.project_id
+        WITH RECURSIVE bounds (project_id, split, bound) AS (VALUES {values}),
+        queues (queue_id, project_id, split) AS (
+            SELECT q.id, b.project_id, b.split FROM {queue} q JOIN bounds b ON b.project_id = q.project_id
         ),
-        weeks (project_id, queue_id, bound, week) AS (
-            SELECT queues.project_id, queues.queue_id, queues.bound, (
-                SELECT i.week FROM {item} i WHERE i.queue_id = queues.queue_id AND i.week < queues.bound
+        walked (project_id, queue_id, split, week) AS (
+            SELECT queues.project_id, queues.queue_id, queues.split, (
+                SELECT i.week FROM {item} i WHERE i.queue_id = queues.queue_id AND i.week < queues.split
                 ORDER BY i.week LIMIT 1
             ) FROM queues
             UNION ALL
-            SELECT w.project_id, w.queue_id, w.bound, (
-                SELECT i.week FROM {item} i WHERE i.queue_id = w.queue_id AND i.week > w.week AND i.week < w.bound
+            SELECT w.project_id, w.queue_id, w.split, (
+                SELECT i.week FROM {item} i WHERE i.queue_id = w.queue_id AND i.week > w.week AND i.week < w.split
                 ORDER BY i.week LIMIT 1
-            ) FROM weeks w WHERE w.week IS NOT NULL
+            ) FROM walked w WHERE w.week IS NOT NULL
         ),
-        open_weeks AS (
-            SELECT w.project_id, w.week FROM (SELECT DISTINCT project_id, week FROM weeks WHERE week IS NOT NULL) w
-            WHERE (
-                SELECT c.id FROM {cycle} c WHERE c.project_id = w.project_id AND c.week = w.week AND c.status = %s
-            ) IS NULL{skipped}
+        calendar (project_id, bound, week) AS (
+            SELECT b.project_id, b.bound, b.split FROM bounds b WHERE b.split < b.bound
+            UNION ALL
+            SELECT c.project_id, c.bound, {next_week} FROM calendar c WHERE {next_week} < c.bound
+        ),
+        candidates (project_id, week, before_split) AS (
+            SELECT project_id, week, 1 FROM (SELECT DISTINCT project_id, week FROM walked WHERE week IS NOT NULL) d
+            UNION ALL
+            SELECT project_id, week, 0 FROM calendar
+        ),
+        held (project_id, week, before_split) AS (
+            -- CASE, so each week asks its cycle first and the items only when it is not closed (as two conditions the
+            -- planner asked every week's items first).
+            SELECT w.project_id, w.week, w.before_split FROM candidates w
+            WHERE CASE
+                WHEN (
+                    SELECT c.id FROM {cycle} c WHERE c.project_id = w.project_id AND c.week = w.week AND c.status = %s
+                ) IS NOT NULL THEN 0
+                WHEN w.before_split = 1 THEN 1
+                WHEN (
+                    SELECT i.id FROM {item} i JOIN {queue} q ON q.id = i.queue_id
+                    WHERE q.project_id = w.project_id AND i.week = w.week LIMIT 1
+                ) IS NULL THEN 0
+                ELSE 1
+            END = 1{skipped}
         ),
         ranked AS (
-            SELECT o.project_id, o.week,
-                row_number() OVER (PARTITION BY o.project_id, o.week < b.created ORDER BY o.week) AS nth
-            FROM open_weeks o JOIN bounds b ON b.project_id = o.project_id
+            SELECT h.project_id, h.week,
+                row_number() OVER (PARTITION BY h.project_id, h.before_split ORDER BY h.week) AS nth
+            FROM held h
         )
         SELECT r.project_id, r.week, CASE WHEN r.nth = 1 THEN (
-            SELECT count(*) FROM {item} i JOIN {queue} q ON q.id = i.queue_id
-            WHERE q.project_id = r.project_id AND i.week = r.week
+            SELECT count(*) FROM (
+                SELECT 1 FROM {item} i JOIN {queue} q ON q.id = i.queue_id
+                WHERE q.project_id = r.project_id AND i.week = r.week LIMIT %s
+            ) capped
         ) END
         FROM ranked r ORDER BY r.project_id, r.week
     """

@@ -22,7 +22,9 @@ def build_version(*, dataset_id: int, full: bool = False, now: datetime | None =
 
     `now`: the moment the version is made and built at (its `created_at`, `built_at`, and the cycle week it was built
     in); a weekly close passes its own, so a version it built reads that close's moment, however long the build took.
-    By default the clock's.
+    By default the clock's. A call that joins a build already in flight keeps that build's `created_at` and writes
+    `built_at` from its own `now`: `created_at` is informational, and `number` is the versions' order (nothing orders
+    or picks a version by `created_at`).
 
     The project's items whose gold a label edit made stale are resolved first, so no row's `label` and `gold_status`
     contradict the answers in its `annotations`; an item never resolved yet stays so (its row says so).

@@ -250,6 +250,52 @@ def test_a_week_before_the_project_and_one_behind_a_closed_week_are_told_each_wi
     assert list(found) == ["weeks-before-the-project", "weeks-behind-a-closed-week"]
     assert f"meeting/{week_label(oldest)}/#close-week" in found["weeks-before-the-project"]
     assert f"meeting/{week_label(behind)}/#close-week" in found["weeks-behind-a-closed-week"]
+    # Each reason's oldest week has its items counted, the one behind the closed week too (after the older one).
+    assert "holds 1 review item and" in found["weeks-behind-a-closed-week"]
+
+
+def test_a_week_behind_a_closed_one_is_told_with_its_items_after_an_older_week_whose_failed_close_beat_retries(
+    client, old_project, lead, other_project, this_week
+):
+    """Beat retries the older week's failed close, so it is not told of; the week after it is, with its own items
+    counted (not the retried week's, nor none)."""
+    project = old_project
+    MembershipFactory(project=other_project, user=lead, role="lead")
+    retried, behind, closed = (this_week - timedelta(days=7 * n) for n in (6, 5, 3))
+    label_outputs(project, 2, occurred_at=in_week(project, behind))  # makes the queue the next ones are routed to
+    make_items(project, 3, occurred_at=in_week(project, retried))
+    assert Item.objects.filter(week=retried).count() == 3
+    ReviewCycle.objects.create(project=project, week=retried, failure_kind="close", last_error="boom")
+    ReviewCycle.objects.create(project=project, week=closed, status="closed", closed_at=timezone.now())
+    client.force_login(lead)
+
+    found = notices(client.get(f"/p/{project.slug}/").content.decode())
+    home = card(client.get("/").content.decode(), project.slug)
+
+    assert list(found) == ["weeks-behind-a-closed-week"]
+    text = found["weeks-behind-a-closed-week"]
+    assert text.startswith(f"The week of {behind:%b} {behind.day}, {behind.year}, holds 2 review items and is not")
+    assert f'href="/p/{project.slug}/meeting/{week_label(behind)}/#close-week"' in text
+    assert "holds 2 review items" in home and week_label(retried) not in home
+
+
+def test_a_week_holding_more_review_items_than_a_page_counts_says_over_that_many(
+    client, old_project, lead, this_week, monkeypatch
+):
+    """A page load counts the oldest week's items up to a cap (a week of imported history may hold any number)."""
+    monkeypatch.setattr("labeling.selectors.left_open.COUNTED_UP_TO", 2)
+    project = old_project
+    behind, closed = this_week - timedelta(days=7 * 5), this_week - timedelta(days=7 * 3)
+    label_outputs(project, 3, occurred_at=in_week(project, behind))
+    ReviewCycle.objects.create(project=project, week=closed, status="closed", closed_at=timezone.now())
+    client.force_login(lead)
+
+    text = notices(client.get(f"/p/{project.slug}/").content.decode())["weeks-behind-a-closed-week"]
+    assert text.startswith(f"The week of {behind:%b} {behind.day}, {behind.year}, holds over 2 review items and is")
+
+    Item.objects.filter(pk=Item.objects.filter(week=behind).order_by("pk").first().pk).delete()
+    text = notices(client.get(f"/p/{project.slug}/").content.decode())["weeks-behind-a-closed-week"]
+    assert text.startswith(f"The week of {behind:%b} {behind.day}, {behind.year}, holds 2 review items and is")
 
 
 @pytest.mark.parametrize(
