@@ -256,6 +256,18 @@ def no_week1_retention_yet(retention: dict, first: dict) -> str:
     )
 
 
+def no_new_users(retention: dict | None) -> str | None:
+    """Why the week-1 headline has no figure when its cohort is empty although cohorts came before it: every end user
+    active that week had been seen before (a team using the tool each week), so there is nobody to measure, not yet
+    and not later. None when the cohort has users. The meeting page's tiles and report.md say it in these words."""
+    if not retention or retention["all"]["users"]:
+        return None
+    return (
+        f"No new end users in {retention['cohort_week']} (all those active then had been seen before): "
+        "no week-1 retention to measure."
+    )
+
+
 def first_cohort_running(first: dict) -> str:
     """Why there is no retention curve while the first cohort's week runs (curves are made of complete weeks only).
     The retention chart's empty message (meeting page, dashboard) and report.md say it in these words."""
@@ -326,6 +338,15 @@ def _headline(report: dict, zone: tzinfo | None = None) -> list[str]:
                 f"Week-1 retention (cohort {md_text(retention.get('cohort_week'))})",
                 no_week1_retention_yet(retention, before_first),
                 "—",
+                "—",
+            ]
+        )
+    elif no_new_users(retention):
+        rows.append(
+            [
+                f"Week-1 retention (cohort {md_text(retention.get('cohort_week'))})",
+                no_new_users(retention),
+                _rate(retention.get("previous_all")),
                 "—",
             ]
         )

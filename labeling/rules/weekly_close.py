@@ -61,6 +61,12 @@ FAILED_CLOSE = Q(status=CycleStatus.OPEN, failure_kind="close")
 CYCLE_FIELDS = ("project_id", "week", "status", "failure_kind", "last_error", "failed_at")
 
 
+def retry_overdue(next_attempt_at: datetime | None, now: datetime) -> bool:
+    """Whether a failed close's (or refresh's) automatic retry is overdue: its moment passed OVERDUE_AFTER ago, longer
+    than a sweep and a close take, and the failure still stands, so nothing is retrying it (no worker, no beat)."""
+    return next_attempt_at is not None and now >= next_attempt_at + OVERDUE_AFTER
+
+
 def ended_before_the_project(project: Project, week: date) -> bool:
     """Did the week end before the project was created? Beat never closes such a week, and nobody may close one that
     holds none of the project's outputs and nothing to review (outputs sent with older timestamps are in their own

@@ -19,13 +19,19 @@ from labeling.models import (
 )
 from labeling.rules.moments import utc_moment
 from labeling.rules.task_args import short_repr
+from labeling.rules.weekly_close import retry_overdue
 
 
 def failing_cycles(project: Project) -> list[ReviewCycle]:
-    """The project's open cycles whose last close or refresh failed, newest week first."""
-    return list(
+    """The project's open cycles whose last close or refresh failed, newest week first, each with `retry_overdue`
+    (its automatic retry is long past and has not happened: the notice must not promise it)."""
+    now = timezone.now()
+    cycles = list(
         ReviewCycle.objects.filter(project=project, status=CycleStatus.OPEN, failed_at__isnull=False).order_by("-week")
     )
+    for cycle in cycles:
+        cycle.retry_overdue = retry_overdue(cycle.next_attempt_at, now)
+    return cycles
 
 
 def worker_state(now: datetime | None = None) -> dict:

@@ -85,6 +85,9 @@ class WeekFigures:
     change: float | None = None
     baseline_weeks: int = 0  # the stored weeks among the 4 before, and their outputs in all
     baseline_outputs: int = 0
+    # While the week runs: the share of it gone by (the change's baseline is the mean scaled to it, an even pace; the
+    # meeting page's "so far" change counts the baseline weeks up to the same moment instead). None once it is over.
+    elapsed: float | None = None
     thumbs_down_share: float | None = None
     rated: int = 0
     experts_active: int | None = None
@@ -101,6 +104,16 @@ class WeekFigures:
     @property
     def alpha_shown(self) -> float | None:
         return None if self.alpha_too_few else self.alpha
+
+    @property
+    def baseline_mean(self) -> float | None:
+        return self.baseline_outputs / self.baseline_weeks if self.baseline_weeks else None
+
+    @property
+    def expected_by_now(self) -> float | None:
+        """The outputs the running week's change is set against: the baseline mean × the share of the week gone by."""
+        mean = self.baseline_mean
+        return mean * self.elapsed if mean is not None and self.elapsed is not None else None
 
     @property
     def change_withheld(self) -> str | None:
@@ -286,6 +299,7 @@ def _figures(tables: _Tables, project_id: int, week: date, elapsed: float) -> We
     alpha, alpha_units = tables.alphas.get(key, (None, 0))
     figures = WeekFigures(
         week=week,
+        elapsed=elapsed if elapsed < 1 else None,
         queues=tables.queues.get(key, []),
         pass_rate=PassRate(passed, n, *wilson_interval(passed, n)) if n else None,
         alpha=alpha,

@@ -16,6 +16,7 @@ from labeling.reports import (
     fmt_quota,
     fmt_retention,
     labels_so_far_compared,
+    no_new_users,
     no_week1_retention_yet,
     retention_basis,
     retention_comparison_label,
@@ -247,16 +248,18 @@ def headline_tiles(
     # and the rows that know it (RetentionUser) are PostgreSQL-only and as of the last refresh, not the frozen tile.
     retention = headline.get("retention_week1")
     before_first = first_cohort_after(report, retention)
-    partial = None if before_first else week1_partial(retention, zone)  # `zone`: the week's, as report.md's
+    empty = None if before_first else no_new_users(retention)
+    partial = None if before_first or empty else week1_partial(retention, zone)  # `zone`: the week's, as report.md's
     tiles.append(
         {
             "key": "retention",
             "label": "Week-1 retention, pass vs fail",
             "value": f"{fmt_retention(retention['pass'])} vs {fmt_retention(retention['fail'])}"
             f"{' so far' if partial else ''}"
-            if retention
+            if retention and not empty
             else "—",
-            "detail": (
+            "detail": empty
+            or (
                 f"cohort {retention['cohort_week']}: pass {retention_basis(retention['pass'])}, "
                 f"fail {retention_basis(retention['fail'])}, all {fmt_retention(retention['all'])} "
                 f"({retention_basis(retention['all'])}){f'; {partial}' if partial else ''}"
@@ -274,7 +277,7 @@ def headline_tiles(
     )
     comparison = retention.get("comparison") if retention and not before_first else None
     if comparison:
-        tiles.append(_retention_comparison_tile(retention, comparison, partial=partial))
+        tiles.append(_retention_comparison_tile(retention, comparison, partial=partial, empty=empty))
     return tiles
 
 
@@ -294,7 +297,7 @@ def _trend_value_before(report: dict) -> str | None:
     return fmt_percent(point["value"]) if point and point["value"] is not None else None
 
 
-def _retention_comparison_tile(retention: dict, comparison: dict, *, partial: str | None) -> dict:
+def _retention_comparison_tile(retention: dict, comparison: dict, *, partial: str | None, empty: str | None) -> dict:
     """Week-1 retention of this week's cohort with its interval, against the reference and the last cohorts (none
     while it is `partial`: `week1_partial`)."""
     cohort = comparison["cohort"]
@@ -302,7 +305,7 @@ def _retention_comparison_tile(retention: dict, comparison: dict, *, partial: st
     counts = (
         f"cohort {retention['cohort_week']}: {retention_basis(cohort)} · {fmt_interval(cohort)}"
         if measured
-        else f"cohort {retention['cohort_week']} has no users yet"
+        else empty or f"cohort {retention['cohort_week']} has no users yet"
     )
     return {
         "key": "retention-comparison",

@@ -3,7 +3,8 @@
 - `SignInGateMiddleware` (near the top of MIDDLEWARE): at most SIGNIN_MAX_CONCURRENT_CHECKS sign-in
   POSTs (the login page, the admin login, the password change) run at once per process. PBKDF2 costs
   ~0.3 s of CPU, so a flood of wrong passwords would otherwise take every core from people using the
-  site; a sign-in over the cap is answered 429 at once ("try again in a moment"), before sessions, CSRF or the database.
+  site; a sign-in over the cap is answered 429 at once ("try again in a moment"), before sessions, CSRF or the database
+  (a browser, naming text/html, gets the sign-in form back, after the cookie middleware and before the view).
 - `ThrottledModelBackend` (AUTHENTICATION_BACKENDS): refuses a locked account or client address before
   hashing anything (one indexed query), then counts a failure (services/signin.py) or, on success,
   clears the account's failures.
@@ -193,7 +194,13 @@ class SignInGateMiddleware:
             return self.get_response(request)
         slots = _hashing_slots(cap)
         if not slots.acquire(blocking=False):
-            # Plain text on purpose: this answer must cost next to nothing while a flood goes on.
+            if _asks_for_html(request):
+                # A person at a browser gets the form back. It is answered in process_view, once the session and
+                # CSRF middleware have read their cookies (the form's token must match the browser's cookie), and
+                # before the view checks any password; no slot is held meanwhile.
+                request.sign_in_busy = True
+                return self.get_response(request)
+            # Plain text for scripts: this answer must cost next to nothing while a flood goes on.
             response = HttpResponse(BUSY.message, status=429, content_type="text/plain; charset=utf-8")
             response["Retry-After"] = str(BUSY.retry_after)
             return response
@@ -201,6 +208,33 @@ class SignInGateMiddleware:
             return self.get_response(request)
         finally:
             slots.release()
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
+        if not getattr(request, "sign_in_busy", False):
+            return None
+        if request.path == resolve_url(settings.LOGIN_URL):
+            return _busy_sign_in_page(request)
+        if request.path == reverse("labeling:password-change"):
+            return refused(request, replace(BUSY, title="Password change refused", back="Back to the password change"))
+        return refused(request, BUSY)
+
+
+def _asks_for_html(request: HttpRequest) -> bool:
+    # Named, not matched by */*: curl and API clients send */* (or nothing) and keep the plain-text answer.
+    return "text/html" in request.headers.get("Accept", "")
+
+
+def _busy_sign_in_page(request: HttpRequest) -> HttpResponse:
+    """The login page again, its username and `next` kept, saying to try again in a moment (429, Retry-After)."""
+    context = {
+        **sign_in_choices(request),
+        "busy": BUSY.message,
+        "username": request.POST.get("username", "")[:150],
+        "next": request.POST.get("next", ""),
+    }
+    response = render(request, "registration/login.html", context, status=BUSY.status)
+    response["Retry-After"] = str(BUSY.retry_after)
+    return response
 
 
 class SignInThrottleMiddleware:

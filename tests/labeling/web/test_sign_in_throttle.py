@@ -282,3 +282,73 @@ def test_the_password_change_waits_at_the_sign_in_gate_too(client, expert):
 
     assert response.status_code == 429 and "Try again in a moment" in response.content.decode()
     assert not SignInThrottle.objects.exists()  # refused before the password was looked at
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@override_settings(SIGNIN_MAX_CONCURRENT_CHECKS=1)
+def test_a_browser_turned_away_at_the_gate_gets_the_sign_in_form_back(expert):
+    """Over the cap, a browser is answered with the sign-in page (429, Retry-After, "try again in a moment") whose
+    form signs in once the rush is over; its password is not looked at meanwhile."""
+    from labeling.web.signin import _hashing_slots
+
+    client = Client(enforce_csrf_checks=True)
+    token = client.get("/login/").cookies["csrftoken"].value
+    slot = _hashing_slots(1)
+    assert slot.acquire(blocking=False)  # another sign-in is being checked
+    try:
+        busy = client.post(
+            "/login/",
+            {"username": "erin", "password": "wrong", "next": "/me/", "csrfmiddlewaretoken": token},
+            HTTP_ACCEPT=BROWSER_ACCEPT,
+        )
+    finally:
+        slot.release()
+
+    assert busy.status_code == 429 and busy.headers["Retry-After"] == "1"
+    assert busy.headers["Content-Type"].startswith("text/html")
+    page = busy.content.decode()
+    assert 'id="sign-in-busy"' in page and "Try again in a moment" in page
+    assert '<form method="post" action="/login/">' in page and 'value="erin"' in page and 'value="/me/"' in page
+    assert not SignInThrottle.objects.exists()  # refused before the password was looked at
+    again = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    signed = client.post(
+        "/login/", {"username": "erin", "password": PASSWORD, "next": "/me/", "csrfmiddlewaretoken": again}
+    )
+    assert signed.status_code == 302 and signed.headers["Location"] == "/me/"
+
+
+@override_settings(SIGNIN_MAX_CONCURRENT_CHECKS=1)
+@pytest.mark.parametrize("accept", [None, "application/json", "*/*"])
+def test_a_caller_that_asks_for_no_html_is_turned_away_in_plain_text(client, expert, accept):
+    from labeling.web.signin import _hashing_slots
+
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    slot = _hashing_slots(1)
+    assert slot.acquire(blocking=False)
+    try:
+        busy = client.post("/login/", {"username": "erin", "password": "wrong"}, **headers)
+    finally:
+        slot.release()
+
+    assert busy.status_code == 429 and busy.headers["Retry-After"] == "1"
+    assert busy.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert busy.content.decode() == "Too many sign-in attempts right now. Try again in a moment."
+
+
+@override_settings(SIGNIN_MAX_CONCURRENT_CHECKS=1)
+def test_a_browser_turned_away_from_the_password_change_gets_a_page_back_to_it(client, expert):
+    from labeling.web.signin import _hashing_slots
+
+    client.force_login(expert)
+    slot = _hashing_slots(1)
+    assert slot.acquire(blocking=False)
+    try:
+        busy = client.post("/me/password", {"old_password": "guess"}, HTTP_ACCEPT=BROWSER_ACCEPT)
+    finally:
+        slot.release()
+
+    assert busy.status_code == 429 and busy.headers["Content-Type"].startswith("text/html")
+    page = busy.content.decode()
+    assert "Try again in a moment" in page and 'href="/me/password"' in page and "Back to the password change" in page

@@ -1,0 +1,68 @@
+"""A failed close (or refresh) names when it is tried again; once that moment is well past and nothing has tried it
+(no worker, no beat), the meeting page says so instead of promising a retry that is not coming. Time is pinned to
+Monday 2026-12-07 23:00 UTC (2026-W50 running; the project keeps Europe/Berlin time)."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.urls import reverse
+
+from labeling.models import CycleStatus, ReviewCycle
+from labeling.rules.weekly_close import OVERDUE_AFTER, retry_overdue
+
+NOW = datetime(2026, 12, 7, 23, 0, tzinfo=UTC)
+W49 = date(2026, 11, 30)
+
+
+@pytest.fixture(autouse=True)
+def pinned(project, monkeypatch):
+    monkeypatch.setattr("django.utils.timezone.now", lambda: NOW)
+    project.created_at, project.time_zone = NOW - timedelta(weeks=104), "Europe/Berlin"
+    project.save(update_fields=["created_at", "time_zone"])
+
+
+def failures_notice(client, project, *, kind: str, next_attempt_at: datetime) -> str:
+    ReviewCycle.objects.create(
+        project=project,
+        week=W49,
+        status=CycleStatus.OPEN,
+        failure_kind=kind,
+        last_error="boom",
+        failed_at=next_attempt_at - timedelta(minutes=10),
+        attempts=1,
+        next_attempt_at=next_attempt_at,
+    )
+    html = client.get(reverse("labeling:meeting-week", args=[project.slug, "2026-W49"])).content.decode()
+    return " ".join(html.split('id="cycle-failures"')[1].split("</section>")[0].split())
+
+
+def test_a_retry_still_to_come_is_announced(client, lead, project):
+    client.force_login(lead)
+
+    notice = failures_notice(client, project, kind="close", next_attempt_at=NOW + timedelta(minutes=5))
+
+    assert "It is tried again automatically from 2026-12-08 00:05 CET, or close the week by hand." in notice
+
+
+@pytest.mark.parametrize(
+    "kind, by_hand",
+    [("close", "Close the week by hand below."), ("refresh", "Refresh the figures by hand below.")],
+)
+def test_a_retry_long_past_says_it_has_not_happened_and_what_to_do(client, lead, project, kind, by_hand):
+    client.force_login(lead)
+
+    notice = failures_notice(client, project, kind=kind, next_attempt_at=datetime(2026, 12, 6, 23, 15, tzinfo=UTC))
+
+    assert "tried again automatically from" not in notice
+    assert (
+        "It was due to be tried again at 2026-12-07 00:15 CET and has not been: are a worker and beat running? "
+        f"{by_hand}"
+    ) in notice
+
+
+def test_a_retry_is_overdue_once_a_sweep_and_the_close_should_have_run():
+    due = datetime(2026, 12, 7, 0, 15, tzinfo=UTC)
+
+    assert not retry_overdue(None, NOW)
+    assert not retry_overdue(due, due + OVERDUE_AFTER - timedelta(seconds=1))
+    assert retry_overdue(due, due + OVERDUE_AFTER)
