@@ -322,6 +322,28 @@ def test_the_last_label_of_a_queue_swaps_in_all_done(page, live_server, expert, 
     assert "All done in this queue" in page.locator("h1").inner_text()
 
 
+def test_back_forward_back_around_all_done_shows_the_screen_each_address_names(
+    page, live_server, expert, project, queue
+):
+    """Forward onto "All done" reloads it as a full page: the Back after it still shows the labeled item."""
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+    label_by_keyboard(page)
+    expect(page.locator("h1")).to_contain_text("All done in this queue")
+
+    with page.expect_navigation():
+        page.go_back()
+    expect(page.locator(".labeling")).to_have_attribute("data-item-id", str(item))
+    with page.expect_navigation():
+        page.go_forward()
+    expect(page.locator("h1")).to_contain_text("All done in this queue")
+
+    page.go_back()
+    assert current_item(page) == item
+    expect(page.locator(".labeling")).to_have_attribute("data-item-id", str(item))
+
+
 def test_a_label_on_a_paused_queue_is_saved_and_swaps_in_the_home_page_saying_so(
     page, live_server, expert, project, queue
 ):
