@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 
 from labeling.exceptions import NotFound, VersionNotReady, VersionWithdrawn
-from labeling.models import Dataset, DatasetRow, DatasetVersion, Project, Rubric, VersionStatus
+from labeling.models import (
+    CycleStatus,
+    Dataset,
+    DatasetRow,
+    DatasetVersion,
+    Project,
+    ReviewCycle,
+    Rubric,
+    VersionStatus,
+)
 from labeling.rules.rubric_questions import QuestionHistory, question_histories
 from labeling.rules.text import isolated
 
@@ -99,10 +108,18 @@ def dataset_of_project(project: Project, slug: str) -> Dataset:
 
 
 def versions_of_dataset(dataset: Dataset) -> QuerySet[DatasetVersion]:
-    """Every version of the dataset, newest first (rows are not loaded), with who withdrew the withdrawn ones."""
+    """Every version of the dataset, newest first (rows are not loaded), with who withdrew the withdrawn ones and
+    `closed_week`: the week whose weekly close built it (else None: built by hand, by CI or by an erasure's copy)."""
+    # A close builds at its own moment (build_version's `now`, `cycles._close`) and records the same moment as the
+    # cycle's closed_at, which no other build shares to the microsecond. Its cycle_week is the week after, when the
+    # close ran: not the week whose data it holds.
+    closed_by = ReviewCycle.objects.filter(
+        project_id=dataset.project_id, status=CycleStatus.CLOSED, closed_at=OuterRef("built_at")
+    )
     return (
         DatasetVersion.objects.filter(dataset=dataset)
         .select_related("withdrawn_by", "withdrawn_by_key")
+        .annotate(closed_week=Subquery(closed_by.values("week")[:1]))
         .order_by("-number")
     )
 

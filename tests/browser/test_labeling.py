@@ -4,6 +4,7 @@ without JavaScript the forms still work; hostile output stays inert; two experts
 `?` lists the keys."""
 
 import json
+import re
 import time
 from datetime import timedelta
 
@@ -270,6 +271,29 @@ def test_back_after_a_skip_shows_the_skipped_item_with_a_note(page, live_server,
     expect(page.locator(".labeling")).to_have_attribute("data-item-id", str(second))
 
 
+def test_back_twice_past_a_skip_shows_the_item_each_address_names(page, live_server, expert, project, queue):
+    """Label one, skip the next, then Back, Back: each step shows its address's item. The skipped item's page is a
+    full load (the reload of Back): it too reloads on the next Back, not keep its screen under the first address."""
+    make_items(project, 3)
+    sign_in(page, live_server, "erin", keyboard=True)
+    first = open_next(page, live_server, queue)
+    label_by_keyboard(page)
+    skipped = current_item(page)
+    press_and_follow(page, "s")
+
+    with page.expect_navigation():
+        page.go_back()
+    assert current_item(page) == skipped
+    expect(page.locator("#skipped-note")).to_contain_text("You skipped this item")
+
+    page.go_back()  # within the first page's history: same-document, so only the page's own script can reload
+    assert current_item(page) == first
+    expect(page.locator(".labeling")).to_have_attribute("data-item-id", str(first))
+    expect(page).to_have_title(re.compile(rf"^Item {first} "))
+    assert "labeled" in page.locator(".crumbs").inner_text()
+    assert page.locator("#skipped-note").count() == 0
+
+
 def test_a_refused_label_swaps_in_its_errors_and_keeps_the_address(page, live_server, expert, project, queue):
     make_items(project, 2)
     sign_in(page, live_server, "erin", keyboard=True)
@@ -296,6 +320,28 @@ def test_the_last_label_of_a_queue_swaps_in_all_done(page, live_server, expert, 
     assert page.url.endswith(f"/p/{project.slug}/q/{queue.slug}/next")
     page.reload()
     assert "All done in this queue" in page.locator("h1").inner_text()
+
+
+def test_back_forward_back_around_all_done_shows_the_screen_each_address_names(
+    page, live_server, expert, project, queue
+):
+    """Forward onto "All done" reloads it as a full page: the Back after it still shows the labeled item."""
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+    label_by_keyboard(page)
+    expect(page.locator("h1")).to_contain_text("All done in this queue")
+
+    with page.expect_navigation():
+        page.go_back()
+    expect(page.locator(".labeling")).to_have_attribute("data-item-id", str(item))
+    with page.expect_navigation():
+        page.go_forward()
+    expect(page.locator("h1")).to_contain_text("All done in this queue")
+
+    page.go_back()
+    assert current_item(page) == item
+    expect(page.locator(".labeling")).to_have_attribute("data-item-id", str(item))
 
 
 def test_a_label_on_a_paused_queue_is_saved_and_swaps_in_the_home_page_saying_so(

@@ -17,6 +17,7 @@ from labeling.models import (
 from labeling.rules.calendar import day_start
 from labeling.rules.explore import (
     DEFAULT_SORT,
+    FEEDBACK_WORDS,
     ExploreFilter,
     has_working_link,
     is_double,
@@ -148,7 +149,7 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
     facets = [
         facet("model", "Model", models),
         facet("tag", "Tag", tags),
-        facet("feedback", "Feedback", feedback, labels={"up": "👍 up", "down": "👎 down"}),
+        facet("feedback", "Feedback", feedback, labels=FEEDBACK_WORDS),  # the filter's words: an emoji may draw a box
     ]
     question = verdicts.judged if with_gold and verdicts else None  # the one the filter's outputs were judged on
     if question is not None:

@@ -64,6 +64,16 @@ def test_the_summary_counts_each_facet_of_the_matches(shop):
     assert (length.bins[0][0], length.percentiles) == (2, {"p50": 26, "p90": 42, "p99": 42})
 
 
+def test_the_feedback_facet_names_each_score_in_the_words_of_the_filter_not_emoji(shop):
+    """A server without an emoji font drew "👍 up" as a box; the facet reads as the filter's options and the badges."""
+    found = summary(shop.project, spec())
+
+    (feedback,) = [facet for facet in found.facets if facet.parameter == "feedback"]
+    assert {value.value: value.label for value in feedback.values} == {
+        "none": "no feedback", "down": "thumbs down", "up": "thumbs up", "neutral": "neutral",
+    }  # fmt: skip
+
+
 def test_the_summary_follows_the_filter_and_each_value_narrows_to_its_count(shop):
     found = summary(shop.project, spec("to=2026-11-12"))
     counts = facet_counts(found)

@@ -6,7 +6,7 @@ queries. "Build now" enqueues the build after commit; the test runs the task its
 """
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html import unescape as html_unescape
 
 import pytest
@@ -23,6 +23,7 @@ from labeling.models import (
     VersionFileState,
     VersionStatus,
 )
+from labeling.services.cycles import close_week
 from labeling.services.datasets import build_version, create_dataset, request_build
 from labeling.services.rubrics import publish_rubric
 from labeling.services.version_files import render_version_files, sweep_superseded_files
@@ -331,6 +332,26 @@ def test_an_override_in_an_option_named_in_a_warning_reverses_none_of_the_warnin
     [shown] = [html_unescape(p) for p in re.findall(r"<p>(.*?)</p>", block, re.S) if "`tone`" in p]
     assert '"curt", \u2068"\u202erude"\u2069) in v2' in shown
     assert shown.endswith("filter on `rubric_version` before you compare values") and "<bdi>" not in shown
+
+
+def test_a_version_built_by_a_weekly_close_names_the_week_closed_not_the_week_it_ran_in(
+    engineer_client, project, dataset
+):
+    """The close of 2026-W49 runs on Monday 7 Dec (W50): its version holds W49's data, and says so. One built by hand
+    says only when it was built, not a week it might be read as holding."""
+    Project.objects.filter(pk=project.pk).update(created_at=datetime(2026, 11, 1, tzinfo=UTC))
+    label_outputs(project, 2, occurred_at=datetime(2026, 12, 2, 12, tzinfo=UTC))
+    close_week(project_id=project.pk, week=date(2026, 11, 30), now=datetime(2026, 12, 7, 0, 5, tzinfo=UTC))
+    label_outputs(project, 1, start=100, occurred_at=datetime(2026, 12, 8, 12, tzinfo=UTC))
+    build_version(dataset_id=dataset.pk, now=datetime(2026, 12, 8, 10, tzinfo=UTC))
+
+    html = engineer_client.get(urls(project)["detail"]).content.decode()
+
+    by_close = re.search(r'<tr data-version="1".*?</tr>', html, re.S).group()
+    by_hand = re.search(r'<tr data-version="2".*?</tr>', html, re.S).group()
+    assert "2026-12-07 00:05" in by_close and "at the close of 2026-W49 (week of 30 Nov)" in by_close
+    assert "week of 7 Dec" not in html
+    assert "2026-12-08 10:00" in by_hand and "week of" not in by_hand and "close" not in by_hand
 
 
 def test_the_detail_page_runs_a_fixed_number_of_queries(engineer_client, project, dataset, django_assert_num_queries):
