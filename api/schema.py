@@ -41,6 +41,19 @@ def declare_unstorable_url_refusal(result, generator, request, public):
     return result
 
 
+def declare_empty_query_values(result, generator, request, public):
+    """An optional query parameter sent empty is read as not given (DRF reads a blank optional field of a query
+    string so, and the explore filters too, as a form's blank field sends it): say so with `allowEmptyValue`, so that
+    the `minLength` or `pattern` a parameter keeps for a value it is given does not call the blank one invalid. The
+    descriptions stay as written (the outputs list's are the explore filters' help, word for word)."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                if parameter.get("in") == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True
+    return result
+
+
 def add_request_components(result, generator, request, public):
     """Publish the ingest request bodies, generated from the same structs that validate them. Every request body
     of the API is required, which drf-spectacular cannot tell from a schema given as a dict: ingest answers an

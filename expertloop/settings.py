@@ -618,6 +618,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.add_request_components",
         "api.schema.declare_unstorable_url_refusal",
+        "api.schema.declare_empty_query_values",
     ],
     # A cycle's `status` (open / closed) in the report and the changes, and a dataset version's (in the list, the
     # detail and a withdrawal's answer): one enum each, named for what it is.

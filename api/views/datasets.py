@@ -111,6 +111,14 @@ _VERSION = OpenApiParameter(
     OpenApiParameter.PATH,
     description="A version number, or `latest`: the newest ready version.",
 )
+# A withdrawal names its version by number only (the view answers `latest` with a 400 saying why).
+_NUMBERED_VERSION = OpenApiParameter(
+    "version",
+    {"type": "string", "pattern": r"^\d{1,9}$"},
+    OpenApiParameter.PATH,
+    description="A version number (not `latest`, which moves once one is withdrawn: a retry would withdraw the "
+    "version before it).",
+)
 
 
 class _DatasetView(ProjectOfCaller, KnownParametersOnly):
@@ -651,7 +659,7 @@ class VersionWithdrawView(_DatasetView, GenericAPIView):
             "already is answered as it is, unchanged (a retry is harmless); one still building, or failed, is a 409. "
             "An engineer, or a key an engineer issued, is a 403."
         ),
-        parameters=[_VERSION],
+        parameters=[_NUMBERED_VERSION],
         request=WithdrawIn,
         # "Try it out" starts from it: Swagger UI's own is {"reason": "string"}, a withdrawal for no reason anyone
         # could read in the 410s after it if executed.

@@ -29,10 +29,11 @@ _ENCODINGS = {PROTOBUF_TYPE: otlp.PROTOBUF, JSON_TYPE: otlp.JSON}
 
 
 # An OTLP/JSON ExportTraceServiceRequest as request_from_json reads it: `resourceSpans`, or the empty export `{}`;
-# fields it does not know are ignored beside `resourceSpans`, but a document of them alone is no export (a 400).
+# fields it does not know are ignored beside `resourceSpans`, but a document of them alone is no export (a 400). A
+# null `resourceSpans` is the empty list, as protobuf's JSON mapping reads a null field (its default).
 _JSON_EXPORT = {
     "type": "object",
-    "properties": {"resourceSpans": {"type": "array", "items": {"type": "object"}}},
+    "properties": {"resourceSpans": {"type": ["array", "null"], "items": {"type": "object"}}},
     "anyOf": [{"required": ["resourceSpans"]}, {"maxProperties": 0}],
 }
 
