@@ -341,11 +341,11 @@ def _headline(report: dict, zone: tzinfo | None = None) -> list[str]:
                 "—",
             ]
         )
-    elif no_new_users(retention):
+    elif empty := no_new_users(retention):
         rows.append(
             [
                 f"Week-1 retention (cohort {md_text(retention.get('cohort_week'))})",
-                no_new_users(retention),
+                empty,
                 _rate(retention.get("previous_all")),
                 "—",
             ]

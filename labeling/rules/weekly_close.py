@@ -64,7 +64,12 @@ CYCLE_FIELDS = ("project_id", "week", "status", "failure_kind", "last_error", "f
 def retry_overdue(next_attempt_at: datetime | None, now: datetime) -> bool:
     """Whether a failed close's (or refresh's) automatic retry is overdue: its moment passed OVERDUE_AFTER ago, longer
     than a sweep and a close take, and the failure still stands, so nothing is retrying it (no worker, no beat)."""
-    return next_attempt_at is not None and now >= next_attempt_at + OVERDUE_AFTER
+    return next_attempt_at is not None and overdue(next_attempt_at, now)
+
+
+def overdue(moment: datetime, now: datetime) -> bool:
+    """Whether what was to happen at `moment` (a close due, a retry) is OVERDUE_AFTER late: nothing is doing it."""
+    return now >= moment + OVERDUE_AFTER
 
 
 def ended_before_the_project(project: Project, week: date) -> bool:
@@ -176,7 +181,7 @@ def close_status(project: Project, cycles: dict[date, ReviewCycle], now: datetim
     elif ended_before_the_project(project, ended):
         # No week of the project has ended: what is to come is its running week's close, not the week before it.
         return CloseStatus(state=CloseState.NEW, week=running, due_at=running_due_at, running_due_at=running_due_at)
-    elif now >= due_at + OVERDUE_AFTER:
+    elif overdue(due_at, now):
         state = CloseState.OVERDUE
     else:
         state = CloseState.CLOSING

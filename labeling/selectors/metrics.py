@@ -38,8 +38,8 @@ from labeling.models import (
 )
 from labeling.rules.calendar import created_week, current_week, cycle_week, week_end, week_start
 from labeling.rules.paused import expecting_work
-from labeling.rules.weekly_close import FAILED_CLOSE, LeftOpen, beat_closes, last_due_week, why_left_open
-from labeling.selectors.left_open import latest_closed_week
+from labeling.rules.weekly_close import LeftOpen, beat_closes, why_left_open
+from labeling.selectors.left_open import beat_reads, close_cycles
 
 # The range a dashboard or the metrics API shows when none is asked for, and the longest one it reads.
 DEFAULT_WEEKS = 12
@@ -274,22 +274,12 @@ def beat_leaves_open(project: Project, now: datetime | None = None) -> Callable[
     """None for a week the weekly close will still close by itself (`rules.weekly_close.beat_closes`, which beat's
     sweep asks too), else why it will not (`why_left_open`): a week over and not closed stays so until a lead closes
     it. One query."""
-    now = now or timezone.now()
-    rows = ReviewCycle.objects.filter(
-        FAILED_CLOSE | Q(status=CycleStatus.CLOSED, week=latest_closed_week(project)), project=project
-    ).values_list("week", "status")
-    failed, latest_closed = set(), None
-    for week, status in rows:
-        if status == CycleStatus.CLOSED:
-            latest_closed = week
-        else:
-            failed.add(week)
-    created, last_due = created_week(project), last_due_week(project, now)
+    read, failed = beat_reads(project, close_cycles([project]).get(project.pk, {}), now or timezone.now())
 
     def leaves_open(week: date) -> LeftOpen | None:
-        if beat_closes(week, created=created, last_due=last_due, latest_closed=latest_closed, failed=week in failed):
+        if beat_closes(week, **read, failed=week in failed):
             return None
-        return why_left_open(week, created=created, latest_closed=latest_closed)
+        return why_left_open(week, created=read["created"], latest_closed=read["latest_closed"])
 
     return leaves_open
 

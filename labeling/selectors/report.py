@@ -45,6 +45,7 @@ from labeling.rules.weekly_close import ended_before_the_project
 
 from .changes import week_changes
 from .gold import adjudication_queue, gold_entries, gold_of_entries
+from .left_open import closed_weeks_newest_first
 from .metrics import (
     DEFAULT_WEEKS,
     RETENTION_OFFSETS,
@@ -80,12 +81,7 @@ def cycle_of_week(*, project: Project, week: date) -> ReviewCycle | None:
 
 def latest_closed_week(project: Project) -> date | None:
     """Return the latest week whose cycle is closed (what the meeting discusses), if any (one query)."""
-    return (
-        ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED)
-        .order_by("-week")
-        .values_list("week", flat=True)
-        .first()
-    )
+    return closed_weeks_newest_first(project).values_list("week", flat=True).first()
 
 
 def week_to_discuss(project: Project) -> date:
