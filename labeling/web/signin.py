@@ -4,7 +4,8 @@
   POSTs (the login page, the admin login, the password change) run at once per process. PBKDF2 costs
   ~0.3 s of CPU, so a flood of wrong passwords would otherwise take every core from people using the
   site; a sign-in over the cap is answered 429 at once ("try again in a moment"), before sessions, CSRF or the database
-  (a browser, naming text/html, gets the sign-in form back, after the cookie middleware and before the view).
+  (a browser that loaded the form, naming text/html and holding its CSRF cookie, gets the sign-in form back, after the
+  cookie middleware and before the view; a flood that only names text/html still gets the plain answer).
 - `ThrottledModelBackend` (AUTHENTICATION_BACKENDS): refuses a locked account or client address before
   hashing anything (one indexed query), then counts a failure (services/signin.py) or, on success,
   clears the account's failures.
@@ -220,8 +221,9 @@ class SignInGateMiddleware:
 
 
 def _asks_for_html(request: HttpRequest) -> bool:
-    # Named, not matched by */*: curl and API clients send */* (or nothing) and keep the plain-text answer.
-    return "text/html" in request.headers.get("Accept", "")
+    # Named, not matched by */*: curl and API clients send */* (or nothing) and keep the plain-text answer. And from a
+    # browser that loaded the form (its CSRF cookie): a flood adding the header alone would skip the cheap answer.
+    return "text/html" in request.headers.get("Accept", "") and settings.CSRF_COOKIE_NAME in request.COOKIES
 
 
 def _busy_sign_in_page(request: HttpRequest) -> HttpResponse:

@@ -320,6 +320,21 @@ def test_a_browser_turned_away_at_the_gate_gets_the_sign_in_form_back(expert):
 
 
 @override_settings(SIGNIN_MAX_CONCURRENT_CHECKS=1)
+def test_a_flood_naming_html_without_having_loaded_the_form_is_turned_away_in_plain_text(client, expert):
+    """The form back costs the session and CSRF middleware and a template: only for a browser that loaded it."""
+    from labeling.web.signin import _hashing_slots
+
+    slot = _hashing_slots(1)
+    assert slot.acquire(blocking=False)
+    try:
+        busy = client.post("/login/", {"username": "erin", "password": "wrong"}, HTTP_ACCEPT=BROWSER_ACCEPT)
+    finally:
+        slot.release()
+
+    assert busy.status_code == 429 and busy.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+@override_settings(SIGNIN_MAX_CONCURRENT_CHECKS=1)
 @pytest.mark.parametrize("accept", [None, "application/json", "*/*"])
 def test_a_caller_that_asks_for_no_html_is_turned_away_in_plain_text(client, expert, accept):
     from labeling.web.signin import _hashing_slots
@@ -342,6 +357,7 @@ def test_a_browser_turned_away_from_the_password_change_gets_a_page_back_to_it(c
     from labeling.web.signin import _hashing_slots
 
     client.force_login(expert)
+    assert client.get("/me/password").status_code == 200  # the form, as a browser loads it (its CSRF cookie)
     slot = _hashing_slots(1)
     assert slot.acquire(blocking=False)
     try:
