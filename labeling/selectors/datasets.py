@@ -108,20 +108,24 @@ def dataset_of_project(project: Project, slug: str) -> Dataset:
 
 
 def versions_of_dataset(dataset: Dataset) -> QuerySet[DatasetVersion]:
-    """Every version of the dataset, newest first (rows are not loaded), with who withdrew the withdrawn ones and
-    `closed_week`: the week whose weekly close built it (else None: built by hand, by CI or by an erasure's copy)."""
-    # A close builds at its own moment (build_version's `now`, `cycles._close`) and records the same moment as the
-    # cycle's closed_at, which no other build shares to the microsecond. Its cycle_week is the week after, when the
-    # close ran: not the week whose data it holds.
-    closed_by = ReviewCycle.objects.filter(
-        project_id=dataset.project_id, status=CycleStatus.CLOSED, closed_at=OuterRef("built_at")
-    )
+    """Every version of the dataset, newest first (rows are not loaded), with who withdrew the withdrawn ones."""
     return (
         DatasetVersion.objects.filter(dataset=dataset)
         .select_related("withdrawn_by", "withdrawn_by_key")
-        .annotate(closed_week=Subquery(closed_by.values("week")[:1]))
         .order_by("-number")
     )
+
+
+def with_closed_week(versions: QuerySet[DatasetVersion], dataset: Dataset) -> QuerySet[DatasetVersion]:
+    """The versions with `closed_week`: the week whose weekly close built it (else None: built by hand, by CI or by
+    an erasure's copy). For the dataset page: downloads and the API's lookups do not read it."""
+    # A close builds at its own moment (build_version's `now`, `cycles._close`) and records the same moment as the
+    # cycle's closed_at, which no build by hand shares to the microsecond (a build that failed during that close
+    # shares it too, and is named so). Its cycle_week is the week after, when the close ran: not the week it holds.
+    closed_by = ReviewCycle.objects.filter(
+        project_id=dataset.project_id, status=CycleStatus.CLOSED, closed_at=OuterRef("built_at")
+    )
+    return versions.annotate(closed_week=Subquery(closed_by.values("week")[:1]))
 
 
 def version_of_dataset(dataset: Dataset, ref: str, *, field: str | None = None) -> DatasetVersion:

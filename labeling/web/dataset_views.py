@@ -36,6 +36,7 @@ from labeling.selectors.datasets import (
     questions_of_versions,
     ready_version,
     versions_of_dataset,
+    with_closed_week,
 )
 from labeling.selectors.management import project_queues
 from labeling.selectors.outbox import queued_work
@@ -123,7 +124,7 @@ def dataset_detail(request: HttpRequest, slug: str, dataset_slug: str) -> HttpRe
 def _detail_context(project, membership, dataset, *, refused: dict | None = None) -> dict:
     """The dataset page's context; `refused`: a withdrawal sent back (its version's `number`, the `reason` typed and
     the `error`), shown open on that version's row."""
-    versions = list(versions_of_dataset(dataset))
+    versions = list(with_closed_week(versions_of_dataset(dataset), dataset))
     # Building once a worker took the build (its version is claimed); before that, queued: the build
     # waits in the outbox (broker unreachable) or in the broker (no worker free). A requested build always
     # set build_requested_at in the same transaction, so without it there is nothing to ask the outbox.
