@@ -99,10 +99,10 @@ class ApiAutoSchema(AutoSchema):
     def get_tags(self) -> list[str]:
         """The operation's resource: the path segment after /api/v1/ (SPECTACULAR_SETTINGS' SCHEMA_PATH_PREFIX), or
         for a route under one project (/projects/<slug>/datasets/…) the segment after the project."""
-        segments = self._tokenize_path()  # the path after the prefix, without its parameters
+        segments = self._tokenize_path()  # the path after the prefix, without its parameters (as the default reads)
         if segments[:1] == ["projects"] and len(segments) > 1:
             return segments[1:2]
-        return segments[:1]
+        return super().get_tags()
 
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)

@@ -72,7 +72,7 @@ def outbox_state(now: datetime) -> str:
 def given_up_work(now: datetime, limit: int = 20) -> list[dict]:
     """The work the outbox gave up on within GIVEN_UP_DEGRADES_FOR, newest first, its args as the logs show them (a
     routing batch carries 1,000 ids). One index probe: outbox_given_up."""
-    rows = _given_up_lately(now).order_by("-given_up_at")[:limit]
+    rows = _given_up_lately(now).only("pk", "task", "args", "given_up_at", "last_error").order_by("-given_up_at")
     return [
         {
             "id": message.pk,
@@ -81,7 +81,7 @@ def given_up_work(now: datetime, limit: int = 20) -> list[dict]:
             "given_up_at": utc_moment(message.given_up_at),
             "error": message.last_error,
         }
-        for message in rows.only("pk", "task", "args", "given_up_at", "last_error")
+        for message in rows[:limit]
     ]
 
 
