@@ -39,8 +39,10 @@ class OutboxMessage(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Tries to publish it: each failed publish (`last_error` says why), the publish, and each resend by `resend_lost`.
+    # Not how often it ran or was lost: `resends` counts the runs lost, which is what giving up reads.
     attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True, default="")
+    last_error = models.TextField(blank=True, default="")  # the last failed publish's error, or why it was given up
     # Times `resend_lost` sent it again after a worker had started it (killed at its time limit, or its worker lost):
     # one Redis lost before any worker took it does not count. A database default: a process of the release before
     # inserts without it. An IntegerField: a PositiveIntegerField's CHECK would scan the table under 0068's lock.

@@ -126,40 +126,62 @@ def resend_lost(*, now: datetime | None = None) -> int:
     One a worker had started, lost again after OUTBOX_MAX_RESENDS such resends, is given up instead (logged as an
     error, `given_up_at`, shown on /readyz): a task its worker kills at its hard time limit is acked and never marked
     finished, every time. A resend of one no worker had started (Redis lost it queued) does not count.
+
+    While a message waits to be published, nothing is sent again (the sweep just failed to send it: what the broker
+    holds is unknown), but what is due is still given up: it would be sent no more either way. A broker error is
+    logged and leaves the rest to the next sweep; a database error is raised as what it is.
     """
-    if current_app.conf.task_always_eager or OutboxMessage.objects.pending().exists():
-        return 0  # no broker; or one that failed the sweep just now (what it holds is unknown)
+    if current_app.conf.task_always_eager:
+        return 0  # no broker
+    backlog = OutboxMessage.objects.pending().exists()
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS)
     resent = 0
     with transaction.atomic():
         # SKIP LOCKED: a message another sweep is sending again is theirs.
-        lost = list(OutboxMessage.objects.unfinished(sent_before=cutoff).select_for_update(skip_locked=True)[:_BATCH])
+        unfinished = list(
+            OutboxMessage.objects.unfinished(sent_before=cutoff).select_for_update(skip_locked=True)[:_BATCH]
+        )
         try:
-            empty = {queue for queue in {_queue_of(m.task) for m in lost} if _queue_is_empty(queue)}
-            held = _held_by_workers() if lost else set()
-            for message in lost:
-                if _queue_of(message.task) not in empty or message.pk in held:
-                    continue  # still in Redis: waiting its turn behind others, or running
-                # Only a run lost counts toward giving up (a worker started it: killed at its time limit, or lost
-                # with its worker); a message Redis lost before any worker took it never ran, however often.
-                started = message.started_at is not None
-                if started and message.resends >= settings.OUTBOX_MAX_RESENDS:
-                    _give_up(message)
-                    continue
+            lost = _not_in_the_broker(unfinished)
+        except Exception as exc:  # the broker went away meanwhile: the next sweep looks again
+            logger.warning("Outbox: could not look for messages the broker lost: %s", exc)
+            return 0
+        for message in lost:
+            # Only a run lost counts toward giving up (a worker started it: killed at its time limit, or lost with its
+            # worker); a message Redis lost before any worker took it never ran, however often.
+            started = message.started_at is not None
+            if started and message.resends >= settings.OUTBOX_MAX_RESENDS:
+                _give_up(message)
+                continue
+            if backlog:
+                continue  # a failing (or in-flight) publish: sent again once nothing waits
+            try:
                 _send_task(
                     message.task, args=message.args, kwargs=message.kwargs, headers={HEADER: message.pk},
                     argsrepr=short_repr(message.args),
                 )  # fmt: skip
-                # Not started again: the page says "queued" until a worker takes it.
-                OutboxMessage.objects.filter(pk=message.pk).update(
-                    published_at=timezone.now(), started_at=None, attempts=F("attempts") + 1,
-                    resends=F("resends") + int(started),
-                )  # fmt: skip
-                logger.warning("Outbox: %s #%s was lost by the broker; sent again", message.task, message.pk)
-                resent += 1
-        except Exception as exc:  # the broker went away meanwhile: the next sweep looks again
-            logger.warning("Outbox: could not look for messages the broker lost: %s", exc)
+            except Exception as exc:  # the broker went away meanwhile: the next sweep sends it
+                logger.warning("Outbox: could not send %s #%s again, left for the next sweep: %s",
+                               message.task, message.pk, exc)  # fmt: skip
+                backlog = True  # the rest waits too; those due are still given up
+                continue
+            # Not started again: the page says "queued" until a worker takes it.
+            OutboxMessage.objects.filter(pk=message.pk).update(
+                published_at=timezone.now(), started_at=None, attempts=F("attempts") + 1,
+                resends=F("resends") + int(started),
+            )  # fmt: skip
+            logger.warning("Outbox: %s #%s was lost by the broker; sent again", message.task, message.pk)
+            resent += 1
     return resent
+
+
+def _not_in_the_broker(messages: list[OutboxMessage]) -> list[OutboxMessage]:
+    """Those of the messages that are nowhere in Redis: their queue is empty and no worker holds them (asks Redis)."""
+    if not messages:
+        return []
+    empty = {queue for queue in {_queue_of(m.task) for m in messages} if _queue_is_empty(queue)}
+    held = _held_by_workers()
+    return [message for message in messages if _queue_of(message.task) in empty and message.pk not in held]
 
 
 def _give_up(message: OutboxMessage) -> None:

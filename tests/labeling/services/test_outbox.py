@@ -17,7 +17,7 @@ from datetime import timedelta
 import pytest
 from celery import current_app
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from kombu import Connection
 
@@ -336,3 +336,57 @@ def test_a_message_given_up_that_a_straggler_finishes_is_no_longer_given_up():
 
     message.refresh_from_db()
     assert message.given_up_at is None and message.finished_at is not None
+
+
+def test_work_due_to_be_given_up_is_given_up_while_other_work_waits_to_be_published(broker_queue, settings):
+    """A message whose publish keeps failing (or is being sent right now) held every give-up: work started and lost
+    OUTBOX_MAX_RESENDS times was never given up while anything else waited. It is given up all the same; what would be
+    sent again still waits until nothing is left unpublished."""
+    settings.OUTBOX_MAX_RESENDS = 2
+    sent = timezone.now()
+    killed = OutboxMessage.objects.create(
+        task="labeling.render_version_files", args=[7], published_at=sent, started_at=sent, resends=2
+    )
+    lost_queued = OutboxMessage.objects.create(task="labeling.build_dataset", args=[5], published_at=sent)
+    OutboxMessage.objects.create(  # the sweep could not publish it
+        task="labeling.resolve_item", args=[9], attempts=3, last_error="ConnectionError: Error 111 connecting"
+    )
+    later = timezone.now() + timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS + 1)
+
+    assert outbox.resend_lost(now=later) == 0
+
+    killed.refresh_from_db()
+    lost_queued.refresh_from_db()
+    assert killed.given_up_at is not None and killed.finished_at is not None
+    assert lost_queued.published_at == sent and lost_queued.given_up_at is None  # sent again later, not given up
+    assert queued(broker_queue) == []
+
+
+def test_a_database_error_while_giving_up_is_raised_as_the_databases_not_logged_as_the_brokers(
+    broker_queue, settings, caplog
+):
+    """Giving up writes the row: a database that refuses it fails the sweep with its own error, where it was logged
+    as "could not look for messages the broker lost" and swallowed."""
+    settings.OUTBOX_MAX_RESENDS = 2
+    sent = timezone.now()
+    killed = OutboxMessage.objects.create(
+        task="labeling.render_version_files", args=[7], published_at=sent, started_at=sent, resends=2
+    )
+    with connection.cursor() as cursor:  # a real refusal by PostgreSQL, rolled back with the test's transaction
+        cursor.execute(
+            "CREATE FUNCTION refuse_give_up() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER refuse_give_up BEFORE UPDATE OF given_up_at ON {OutboxMessage._meta.db_table} "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_give_up()"
+        )
+    later = timezone.now() + timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS + 1)
+
+    with caplog.at_level(logging.WARNING, logger="labeling.services.outbox"):
+        with pytest.raises(DatabaseError, match="No space left on device"):
+            outbox.resend_lost(now=later)
+
+    assert [record.getMessage() for record in caplog.records if "broker" in record.getMessage()] == []
+    killed.refresh_from_db()
+    assert killed.given_up_at is None
