@@ -88,7 +88,10 @@ def evaluate_alerts(*, project: Project, now: datetime | None = None) -> Evaluat
 
 def _why_changed(alert: Alert, finding: rules.Finding) -> bool:
     """An alert keeps the text it opened with while it holds, except when its queue was left with no eligible expert
-    (or got one back): then its reason changed, and what the lead can do."""
+    (or got one back), or a failed close's retry changed (`rules.alerts.CloseRetry`: overdue, say): then its reason
+    changed, and what the lead can do. (A close_failed alert opened before `retry` was kept said it is retried.)"""
+    if alert.rule == AlertRule.CLOSE_FAILED:
+        return alert.facts.get("retry", rules.CloseRetry.SCHEDULED) != finding.facts.get("retry")
     return alert.facts.get("no_eligible_expert") != finding.facts.get("no_eligible_expert")
 
 
@@ -152,10 +155,10 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
             continue  # not a week (cannot happen for keys this module wrote): the alert resolves
 
     cycles = {
-        week: rules.CycleFact(week, status, failure_kind, failed_at, attempts)
-        for week, status, failure_kind, failed_at, attempts in ReviewCycle.objects.filter(project=project)
+        row[0]: rules.CycleFact(*row)
+        for row in ReviewCycle.objects.filter(project=project)
         .filter(Q(status=CycleStatus.OPEN, failure_kind="close") | Q(week__in=candidates))
-        .values_list("week", "status", "failure_kind", "failed_at", "attempts")
+        .values_list("week", "status", "failure_kind", "failed_at", "attempts", "next_attempt_at")
     }
     last_closed: date | None = (
         ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED)

@@ -501,6 +501,55 @@ def test_a_failed_close_is_close_failed_not_close_overdue(team, django_capture_o
     assert [alert.rule for alert in opened] == [AlertRule.CLOSE_FAILED]
 
 
+def test_a_failed_close_says_it_is_tried_again_only_while_it_is_and_is_retold_once_its_retry_is_overdue(
+    team, django_capture_on_commit_callbacks
+):
+    """The alert said "It is tried again automatically" whatever happened after: also once its retry was overdue
+    (nothing is retrying it: rules.weekly_close.retry_overdue). Its words follow the retry, and the change is retold
+    to the leads once."""
+    _close_failed(team, "plant")
+    ReviewCycle.objects.filter(project=team["project"], week=LAST).update(next_attempt_at=NOW + timedelta(minutes=10))
+
+    [opened] = _evaluate(team["project"], django_capture_on_commit_callbacks).opened
+    assert opened.detail.endswith(
+        "It is tried again automatically, waiting longer after each failure; the week's meeting page shows the error."
+    )
+    assert opened.facts["retry"] == "scheduled" and len(mail.outbox) == 1
+
+    # Still due within the hour after its moment: nothing changed, nothing retold.
+    _evaluate(team["project"], django_capture_on_commit_callbacks, now=NOW + timedelta(minutes=69))
+    assert Alert.objects.get(pk=opened.pk).detail == opened.detail and len(mail.outbox) == 1
+
+    _evaluate(team["project"], django_capture_on_commit_callbacks, now=NOW + timedelta(minutes=71))
+    retold = Alert.objects.get(pk=opened.pk)
+    assert retold.detail.endswith(
+        "It was due to be tried again at 2026-11-25 12:10 UTC and has not been: is the Celery worker or beat "
+        "running? A lead can close it from the week's meeting page, which shows the error."
+    )
+    assert "tried again automatically" not in retold.detail and retold.facts["retry"] == "overdue"
+    assert len(mail.outbox) == 2
+
+
+def test_a_failed_close_of_a_week_before_the_projects_first_says_a_lead_closes_it(
+    team, django_capture_on_commit_callbacks
+):
+    """Beat never closes a week from before the project's first (rules.weekly_close.left_to_a_lead), so it never
+    retries its failed close either: the alert does not say it is tried again."""
+    before = date(2026, 9, 21)  # the project was created on 2026-10-01 (LONG_AGO)
+    ReviewCycle.objects.create(
+        project=team["project"], week=before, status=CycleStatus.OPEN, failure_kind="close", last_error="boom",
+        failed_at=NOW, attempts=1, next_attempt_at=NOW + timedelta(minutes=10),
+    )  # fmt: skip
+
+    [opened] = _evaluate(team["project"], django_capture_on_commit_callbacks).opened
+
+    assert (opened.rule, opened.key) == (AlertRule.CLOSE_FAILED, "2026-W39")
+    assert opened.detail.endswith(
+        "It is not tried again automatically (beat closes no week from before the project's first): a lead closes it "
+        "from the week's meeting page, which shows the error."
+    )
+
+
 def test_a_week_is_not_overdue_before_the_grace_and_the_overdue_hours(
     team, settings, django_capture_on_commit_callbacks
 ):
