@@ -4,13 +4,16 @@
 Engineers, leads and admins of the project only (`rules.access.DATASET_ROLES`); experts get the 404 page saying
 why, outsiders "No such project.". Withdrawing a version is for leads and admins (engineers get the 404 page saying
 why). An operator who is not a member reads the
-list and a dataset's versions (`read_project`), without the buttons, and by the same rule downloads a version's files
+list and a dataset's versions (`read_project`), without the buttons and without the members' view asking for failed
+files to be made again, and by the same rule downloads a version's files
 through the page's links (`rules.access.version_download_project`; each download is in the project's audit log). The
 API shows them the same (the list, a dataset, its versions); the rest of it (a diff, the rows) stays the members'.
 Downloads and diffs are served by the REST API (session auth works there); these pages link to it, except to a
 Parquet or hf file a worker is still rendering, which shows "preparing…", or one swept to save disk, which shows
 "Prepare" (services/version_files.py).
 """
+
+from typing import NamedTuple
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -43,7 +46,7 @@ from labeling.selectors.outbox import queued_work
 from labeling.selectors.rubrics import current_rubric
 from labeling.services import datasets as dataset_services
 from labeling.services.exports import STORED_FORMATS
-from labeling.services.version_files import download_states, prepare_file
+from labeling.services.version_files import FileState, download_states, file_states, prepare_file
 
 from .dataset_forms import DatasetForm
 
@@ -215,20 +218,38 @@ def _api_base(project, dataset) -> str:
     return f"/api/v1/projects/{project.slug}/datasets/{dataset.slug}"
 
 
+class Download(NamedTuple):
+    """One format's download on a version's row, read by name in the template."""
+
+    format: str
+    url: str  # empty unless the file can be downloaded now
+    # A stored file (Parquet, hf) may be `pending` (a worker prepares it: the API would answer 503) or `on_request`
+    # (not made: "Prepare" asks for it); the formats streamed as they are made are always `ready`.
+    state: str
+    size: int | None  # in bytes, once made (None for the formats streamed as they are made)
+    failure: str  # why its last render failed while none has made it since, in plain words; else empty
+    error: str  # the same as stored, which the template shows operators only (it may name hosts and paths)
+    swept: bool  # made and deleted to save disk
+
+
+def _stored_files(versions, *, member: bool) -> dict[tuple[int, str], FileState]:
+    """The versions' stored files by (version id, format). A member's view asks for those a download would (failed,
+    never asked for, lost: `download_states`); a view by an operator who is not one only reads them (they change
+    nothing: a failed file stays failed, and its note says a download makes it again)."""
+    if member:
+        return download_states(versions=versions)
+    read = file_states(versions=versions)
+    return {(version_id, fmt): file for version_id, files in read.items() for fmt, file in files.items()}
+
+
 def _version_rows(project, dataset, versions, *, member: bool = True) -> list[dict]:
-    """Each version with its downloads and a diff against the ready version before it. A download is (format, url,
-    state, size, failure, error, swept): the url empty unless the file can be downloaded now; a stored file (Parquet,
-    hf) may be `pending` (a worker prepares it: the API would answer 503) or `on_request` (not made: "Prepare" asks for
-    it; `swept` if it was made and deleted to save disk); its size in bytes once made (None for the formats streamed as
-    they are made); why its last render failed while none has made it since, in plain words (`failure`) and as stored
-    (`error`, which the template shows operators only: it may name hosts and paths); else both empty.
-    `changed_questions`: the warning of
-    each key that changed meaning between the rubric versions the version's rows answered. Not a `member` (an operator
-    who is not one: they download, audited, and change nothing): no diff, whose API is the members', and no "Prepare"
-    (the template's)."""
+    """Each version with its downloads (`Download`) and a diff against the ready version before it.
+    `changed_questions`: the warning of each key that changed meaning between the rubric versions the version's rows
+    answered. Not a `member` (an operator who is not one: they download, audited, and change nothing): no diff, whose
+    API is the members', no file asked for again by the view (`_stored_files`) and no "Prepare" (the template's)."""
     base = _api_base(project, dataset)
     ready = sorted(v.number for v in versions if v.status == VersionStatus.READY)
-    states = download_states(versions=versions)
+    states = _stored_files(versions, member=member)
     questions = questions_of_versions(dataset, versions)
     rows = []
     for version in versions:
@@ -240,14 +261,14 @@ def _version_rows(project, dataset, versions, *, member: bool = True) -> list[di
             state = stored.state if stored else VersionFileState.READY
             url = f"{base}/versions/{version.number}/download?format={fmt}" if state == VersionFileState.READY else ""
             downloads.append(
-                (
-                    fmt,
-                    url,
-                    state,
-                    stored.size if stored else None,
-                    stored.failure if stored else "",
-                    stored.error if stored else "",
-                    bool(stored and stored.swept),
+                Download(
+                    format=fmt,
+                    url=url,
+                    state=state,
+                    size=stored.size if stored else None,
+                    failure=stored.failure if stored else "",
+                    error=stored.error if stored else "",
+                    swept=bool(stored and stored.swept),
                 )
             )
         rows.append(

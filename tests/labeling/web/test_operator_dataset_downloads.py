@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from labeling.models import AuditEvent, Dataset, DatasetVersion, VersionFile
+from labeling.models import AuditEvent, Dataset, DatasetVersion, OutboxMessage, VersionFile
 from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.version_files import render_version_files, sweep_superseded_files
@@ -126,6 +126,33 @@ def test_an_operator_sees_a_swept_file_as_not_on_disk_without_the_members_prepar
     assert "PARQUET not on disk" in html and "HF not on disk" in html
     assert "Prepare" not in html and "/prepare" not in html
     assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {"on_request"}
+
+
+def test_an_operator_viewing_a_failed_file_asks_for_nothing_and_a_member_viewing_it_asks_for_it_again(
+    client, project, operator, engineer, version, django_capture_on_commit_callbacks
+):
+    """Viewing the page asks a worker to make a failed file again: a change, which an operator who is not a member
+    does not make (they change nothing). They read why it failed and that a download makes it again; a member's view
+    asks for it, as before."""
+    render_version_files(version_id=version.pk)
+    failed = VersionFile.objects.filter(version=version, format="hf")
+    failed.update(state="failed", error="PermissionError: [Errno 13] Permission denied: '/srv/media/7/hf.zip.part'")
+    OutboxMessage.objects.all().delete()
+    client.force_login(operator)
+
+    with django_capture_on_commit_callbacks():
+        html = client.get(PAGE.format(slug=project.slug)).content.decode()
+
+    assert "HF not on disk" in html and "Prepare" not in html
+    assert "The last try failed (the file could not be written); a download makes it again." in html
+    assert failed.get().state == "failed" and not OutboxMessage.objects.exists()
+
+    client.force_login(engineer)
+    with django_capture_on_commit_callbacks():
+        html = client.get(PAGE.format(slug=project.slug)).content.decode()
+    assert "HF preparing…" in html and "it is being made again" in html
+    assert failed.get().state == "pending"
+    assert list(OutboxMessage.objects.values_list("task", flat=True)) == ["labeling.render_version_files"]
 
 
 def test_an_operators_copy_is_audited_once_though_fetched_in_ranges_or_looked_at_with_head(
