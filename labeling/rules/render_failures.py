@@ -4,36 +4,49 @@ A failed render stores its exception as `Type: text` (`version_files.render_vers
 hosts, paths under MEDIA_ROOT and Celery's internals: that raw text is for operators (the dataset page shows it to
 them) and the workers' log. Everyone else, on the page and over REST, reads the reason its type stands for."""
 
+import errno
+import re
 from datetime import timedelta
 
 # The render's database connection failed (Django's wrappers of the driver's errors, by the names they are stored as).
 DATABASE_ERRORS = frozenset({"OperationalError", "InterfaceError", "DatabaseError"})
 
+# Only the name is stored, not the class: any library may raise its own `ConnectionError` or `TimeoutError` (some
+# are not even OSErrors), so a name says no more than what every error of that name has in common.
+# The file system refused the file: OSError's subclasses that only a path raises.
+FILE_ERRORS = frozenset(
+    {"FileNotFoundError", "FileExistsError", "PermissionError", "IsADirectoryError", "NotADirectoryError"}
+)
+# A plain OSError is a file's only with an error number of the disk or the volume (`[Errno 28] No space left…`): a
+# socket raises it too ("Network is unreachable"). (A refused or missing path is raised as one of FILE_ERRORS.)
+FILE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG})
+_ERRNO = re.compile(r"\[Errno (\d+)\]")
+# A connection to some other service failed (which one, the workers' log says).
+CONNECTION_ERRORS = frozenset(
+    {"ConnectionError", "ConnectionRefusedError", "ConnectionResetError", "ConnectionAbortedError", "BrokenPipeError"}
+)
 
-def _os_errors() -> frozenset[str]:
-    """OSError and its subclasses (FileNotFoundError, PermissionError, …): the disk or the volume refused the file."""
-    names, todo = set(), [OSError]
-    while todo:
-        cls = todo.pop()
-        names.add(cls.__name__)
-        todo.extend(cls.__subclasses__())
-    return frozenset(names)
 
-
-FILE_ERRORS = _os_errors()
+def _file_errno(text: str) -> bool:
+    number = _ERRNO.search(text)
+    return number is not None and int(number[1]) in FILE_ERRNOS
 
 
 def render_failure_reason(error: str, *, soft_time_limit: timedelta) -> str:
-    """The plain reason the stored `error` (`Type: text`) stands for; empty when there is none."""
+    """The plain reason the stored `error` (`Type: text`) stands for, as far as its type's name tells; a neutral one
+    when it does not; empty when there is none."""
     if not error:
         return ""
-    kind = error.split(":", 1)[0].strip()
+    kind, _, text = error.partition(":")
+    kind = kind.strip()
     if kind == "SoftTimeLimitExceeded":
         return f"it took longer than the {int(soft_time_limit.total_seconds() // 60)} minutes a file may take"
     if kind in DATABASE_ERRORS:
         return "the database could not be reached"
-    if kind in FILE_ERRORS:
+    if kind in FILE_ERRORS or (kind in ("OSError", "IOError") and _file_errno(text)):
         return "the file could not be written"
+    if kind in CONNECTION_ERRORS:
+        return "a connection failed"
     return "an unexpected error, in the workers' log"
 
 

@@ -425,6 +425,20 @@ RAW_ERRORS = {
         "PermissionError: [Errno 13] Permission denied: '/srv/media/datasets/7/hf.r2.zip.part'",
         "The last try failed (the file could not be written); it is being made again.",
     ),
+    "a full disk": (
+        "OSError: [Errno 28] No space left on device",
+        "The last try failed (the file could not be written); it is being made again.",
+    ),
+    # OSError's subclasses by name were all "the file": another library's ConnectionError (requests', an OSError) or a
+    # socket's plain OSError read as a file not written.
+    "a connection elsewhere": (
+        "ConnectionError: HTTPSConnectionPool(host='10.0.3.7', port=443): Max retries exceeded",
+        "The last try failed (a connection failed); it is being made again.",
+    ),
+    "a network": (
+        "OSError: [Errno 101] Network is unreachable",
+        "The last try failed (an unexpected error, in the workers' log); it is being made again.",
+    ),
     "a bug": (
         "KeyError: 'answers'",
         "The last try failed (an unexpected error, in the workers' log); it is being made again.",
