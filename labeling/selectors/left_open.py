@@ -2,11 +2,13 @@
 project page): no close will read those items, so their figures go into no report until a lead closes the week.
 
 Which weeks, and why, is `rules.weekly_close` (`beat_closes`, `why_left_open`); this module only finds the weeks that
-hold items. What a page load reads: from the week the project was created in, one probe of the cycles' (project, week)
-index per calendar week up to where beat closes, and, for each of those weeks not closed, the items' (queue, week)
-index of its queues until one holds an item; before that week, one probe of that index per queue, and one more per
-distinct week found there (normally none); and, in the oldest week of each reason, its items up to COUNTED_UP_TO + 1
-(pages say "over" past COUNTED_UP_TO). Not the project's items otherwise: a page load does not grow with them.
+hold items. What a page load reads: one range of the cycles' (project, week) index, from the week the project was
+created in up to where beat closes (its closed weeks: those not closed are the gaps between them, found without a
+probe per calendar week), and, for each week in those gaps, the items' (queue, week) index of its queues until one
+holds an item; before that week, one probe of that index per queue, and one more per distinct week found there
+(normally none); and, in the oldest week of each reason, its items up to COUNTED_UP_TO + 1 (pages say "over" past
+COUNTED_UP_TO). Not the project's items otherwise: a page load does not grow with them, nor with the project's age
+beyond that one range (150 closed weeks: a few index pages), only with its weeks left open.
 """
 
 import logging
@@ -168,17 +170,19 @@ def _open_weeks_with_items(
     come from each queue's (queue, week) index, one probe per week found (a recursive CTE: each step asks for the
     first week after the one found, below the split), normally none at all. From the split on, weeks lie on the
     project's calendar (its week start cannot change once anything is counted: `services.projects._calendar_problems`),
-    so they are enumerated 7 days apart without reading items: each asks its cycle's unique (project, week) index
-    whether it is closed (a scalar subquery, which the planner never turns into a hash of every project's closed
-    cycles), and only one not closed and not skipped asks the items' (queue, week) index, through the project's
-    queues, whether it holds any. A project whose every week closed costs one cycle probe per week, no item read. The
+    so the weeks not closed are those between two closed ones, read in one range of the cycles' (project, week) index
+    per project (a join the planner runs as one index scan per project, whatever the project's age), enumerated 7 days
+    apart; only those not skipped ask the items' (queue, week) index, through the project's queues, whether they hold
+    any. A project whose every week closed reads its closed weeks once, no item and no probe per week. The
     oldest week of each part reads its items up to the cap on the same index."""
     item, queue, cycle = Item._meta.db_table, Queue._meta.db_table, ReviewCycle._meta.db_table
     adapt = connection.ops.adapt_datefield_value
-    next_week = "date(c.week, '+7 days')" if connection.vendor == "sqlite" else "c.week + 7"
+    sqlite = connection.vendor == "sqlite"
+    next_week = "date(week, '+7 days')" if sqlite else "week + 7"
+    gap_start = "coalesce(date(closed_before, '+7 days'), split)" if sqlite else "coalesce(closed_before + 7, split)"
     values = ", ".join(["(%s, %s, %s)"] * len(bounds))
     params: list = [value for pk, split, bound in bounds for value in (pk, adapt(split), adapt(bound))]
-    params.append(CycleStatus.CLOSED)
+    params += [CycleStatus.CLOSED, CycleStatus.CLOSED]
     skipped = "".join(" AND NOT (w.project_id = %s AND w.week = %s)" for _ in skip)
     params += [value for project_id, week in skip for value in (project_id, adapt(week))]
     params.append(COUNTED_UP_TO + 1)
@@ -198,10 +202,23 @@ def _open_weeks_with_items(
                 ORDER BY i.week LIMIT 1
             ) FROM walked w WHERE w.week IS NOT NULL
         ),
-        calendar (project_id, bound, week) AS (
-            SELECT b.project_id, b.bound, b.split FROM bounds b WHERE b.split < b.bound
+        closed (project_id, split, week) AS (
+            SELECT b.project_id, b.split, c.week FROM bounds b JOIN {cycle} c
+            ON c.project_id = b.project_id AND c.week >= b.split AND c.week < b.bound AND c.status = %s
+        ),
+        edges (project_id, split, week, closed_before) AS (
+            -- Each closed week, and the bound, with the closed week before it (none: the split is where to start).
+            SELECT project_id, split, week, lag(week) OVER (PARTITION BY project_id ORDER BY week) FROM (
+                SELECT project_id, split, week FROM closed
+                UNION ALL
+                SELECT project_id, split, bound FROM bounds WHERE split < bound
+            ) e
+        ),
+        calendar (project_id, week, gap_end) AS (
+            -- The weeks between two edges: those not closed.
+            SELECT project_id, {gap_start}, week FROM edges WHERE {gap_start} < week
             UNION ALL
-            SELECT c.project_id, c.bound, {next_week} FROM calendar c WHERE {next_week} < c.bound
+            SELECT project_id, {next_week}, gap_end FROM calendar WHERE {next_week} < gap_end
         ),
         candidates (project_id, week, before_split) AS (
             SELECT project_id, week, 1 FROM (SELECT DISTINCT project_id, week FROM walked WHERE week IS NOT NULL) d
@@ -209,14 +226,13 @@ def _open_weeks_with_items(
             SELECT project_id, week, 0 FROM calendar
         ),
         held (project_id, week, before_split) AS (
-            -- CASE, so each week asks its cycle first and the items only when it is not closed (as two conditions the
-            -- planner asked every week's items first).
+            -- A week before the split asks its cycle whether it is closed; one of the calendar is not, and asks the
+            -- items whether it holds any. Scalar subqueries in a CASE: the planner hashes neither table.
             SELECT w.project_id, w.week, w.before_split FROM candidates w
             WHERE CASE
-                WHEN (
+                WHEN w.before_split = 1 THEN CASE WHEN (
                     SELECT c.id FROM {cycle} c WHERE c.project_id = w.project_id AND c.week = w.week AND c.status = %s
-                ) IS NOT NULL THEN 0
-                WHEN w.before_split = 1 THEN 1
+                ) IS NULL THEN 1 ELSE 0 END
                 WHEN (
                     SELECT i.id FROM {item} i JOIN {queue} q ON q.id = i.queue_id
                     WHERE q.project_id = w.project_id AND i.week = w.week LIMIT 1
