@@ -12,7 +12,6 @@ ALERT_QUEUE_IDLE_DAYS, ALERT_INGEST_SILENCE_HOURS, with CYCLE_CLOSE_GRACE_HOURS.
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from enum import StrEnum
 
 from django.conf import settings
 
@@ -20,7 +19,7 @@ from labeling.models import AlertRule, CycleStatus, Project, week_label
 
 from .calendar import created_week, week_end, week_start
 from .text import counted, isolated
-from .weekly_close import close_due_at, last_due_week, left_to_a_lead, retry_overdue
+from .weekly_close import CloseRetry, close_due_at, close_retry, last_due_week
 
 # The rules whose findings are keyed by a queue's slug (a renamed queue's alert follows it: services/queues.py).
 QUEUE_RULES = (AlertRule.QUEUE_IDLE, AlertRule.QUOTA_MISSED)
@@ -183,15 +182,6 @@ def moments_in_zone(text: str, zone: tzinfo) -> str:
     return _MOMENT_IN_UTC.sub(local, text)
 
 
-class CloseRetry(StrEnum):
-    """Whether beat tries a failed close again (`close_retry`): kept in the alert's facts, which retell it when it
-    changes (services/alerts.py), so its stored words stay true."""
-
-    SCHEDULED = "scheduled"  # beat's sweep tries it again, with backoff (`services.cycles.retry_delay`)
-    OVERDUE = "overdue"  # its retry is overdue (`rules.weekly_close.retry_overdue`): nothing is retrying it
-    LEFT_TO_A_LEAD = "left_to_a_lead"  # a week from before the project's first, which beat never closes
-
-
 _RETRY_WORDS = {
     CloseRetry.SCHEDULED: "It is tried again automatically, waiting longer after each failure; the week's meeting "
     "page shows the error.",
@@ -202,22 +192,18 @@ _RETRY_WORDS = {
 }
 
 
-def close_retry(facts: AlertFacts, cycle: CycleFact) -> CloseRetry:
-    """Whether beat tries the week's failed close again, as `services.cycles.due_weeks` decides, at `facts.now`."""
-    if left_to_a_lead(cycle.week, created=created_week(facts.project)):
-        return CloseRetry.LEFT_TO_A_LEAD
-    if retry_overdue(cycle.next_attempt_at, facts.now):
-        return CloseRetry.OVERDUE
-    return CloseRetry.SCHEDULED
-
-
 def close_failed(facts: AlertFacts) -> list[Finding]:
     """Each week whose close failed and is still open (the close clears the failure when it succeeds)."""
     findings = []
     for cycle in sorted(facts.cycles.values(), key=lambda cycle: cycle.week):
         if cycle.status == CycleStatus.OPEN and cycle.failure_kind == "close":
             label = week_label(cycle.week)
-            retry = close_retry(facts, cycle)
+            retry = close_retry(
+                cycle.week,
+                created=created_week(facts.project),
+                next_attempt_at=cycle.next_attempt_at,
+                now=facts.now,
+            )
             findings.append(
                 Finding(
                     rule=AlertRule.CLOSE_FAILED,

@@ -110,6 +110,26 @@ def left_to_a_lead(week: date, *, created: date) -> bool:
     return week < created
 
 
+class CloseRetry(StrEnum):
+    """Whether beat tries a failed close again (`close_retry`): the close_failed alert keeps it in its facts (and
+    retells it when it changes) and the meeting page's failure notice says it, both in their own words."""
+
+    SCHEDULED = "scheduled"  # beat's sweep tries it again, with backoff (`services.cycles.retry_delay`)
+    OVERDUE = "overdue"  # its retry is overdue (`retry_overdue`): nothing is retrying it
+    LEFT_TO_A_LEAD = "left_to_a_lead"  # a week from before the project's first (`left_to_a_lead`): beat never closes it
+
+
+def close_retry(week: date, *, created: date, next_attempt_at: datetime | None, now: datetime) -> CloseRetry:
+    """Whether beat tries the failed close of `week` again, as `services.cycles.due_weeks` decides, at `now`: never
+    for a week before the one the project was created in (`created`), else from `next_attempt_at`, unless that is
+    overdue."""
+    if left_to_a_lead(week, created=created):
+        return CloseRetry.LEFT_TO_A_LEAD
+    if retry_overdue(next_attempt_at, now):
+        return CloseRetry.OVERDUE
+    return CloseRetry.SCHEDULED
+
+
 class LeftOpen(StrEnum):
     """Why beat leaves a week open that no close of its will close (`why_left_open`): the pages say which."""
 

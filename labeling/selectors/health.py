@@ -17,20 +17,25 @@ from labeling.models import (
     WorkerHeartbeat,
     week_label,
 )
+from labeling.rules.calendar import created_week
 from labeling.rules.moments import utc_moment
 from labeling.rules.task_args import short_repr
-from labeling.rules.weekly_close import retry_overdue
+from labeling.rules.weekly_close import close_retry, retry_overdue
 
 
 def failing_cycles(project: Project) -> list[ReviewCycle]:
     """The project's open cycles whose last close or refresh failed, newest week first, each with `retry_overdue`
-    (its automatic retry is long past and has not happened: the notice must not promise it)."""
+    (its automatic retry is long past and has not happened: the notice must not promise it) and, for a failed close,
+    `close_retry` (`rules.weekly_close.CloseRetry`: whether beat tries it again, as the close_failed alert says)."""
     now = timezone.now()
+    created = created_week(project)
     cycles = list(
         ReviewCycle.objects.filter(project=project, status=CycleStatus.OPEN, failed_at__isnull=False).order_by("-week")
     )
     for cycle in cycles:
         cycle.retry_overdue = retry_overdue(cycle.next_attempt_at, now)
+        if cycle.failure_kind == "close":
+            cycle.close_retry = close_retry(cycle.week, created=created, next_attempt_at=cycle.next_attempt_at, now=now)
     return cycles
 
 

@@ -88,8 +88,9 @@ def evaluate_alerts(*, project: Project, now: datetime | None = None) -> Evaluat
 
 def _why_changed(alert: Alert, finding: rules.Finding) -> bool:
     """An alert keeps the text it opened with while it holds, except when its queue was left with no eligible expert
-    (or got one back), or a failed close's retry changed (`rules.alerts.CloseRetry`: overdue, say): then its reason
-    changed, and what the lead can do. (A close_failed alert opened before `retry` was kept said it is retried.)"""
+    (or got one back), or a failed close's retry changed (`rules.weekly_close.CloseRetry`: overdue, say): then its
+    reason changed, and what the lead can do. (A close_failed alert opened before `retry` was kept said it is
+    retried.)"""
     if alert.rule == AlertRule.CLOSE_FAILED:
         return alert.facts.get("retry", rules.CloseRetry.SCHEDULED) != finding.facts.get("retry")
     return alert.facts.get("no_eligible_expert") != finding.facts.get("no_eligible_expert")
@@ -141,8 +142,8 @@ def _resolve(alert: Alert, now: datetime) -> bool:
 
 
 def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert]) -> rules.AlertFacts:
-    """What the rules need, read from stored rows in nine queries whatever the project's size (ten when a queue
-    may newly be idle)."""
+    """What the rules need, read from stored rows in ten queries whatever the project's size (eleven when a queue
+    may newly be idle: tests/labeling/services/test_alerts.py pins both)."""
     held_keys: dict[str, set[str]] = defaultdict(set)
     for rule, key in held:
         held_keys[rule].add(key)

@@ -752,6 +752,29 @@ def test_the_evaluation_reads_a_fixed_number_of_queries(
         alerts.evaluate_alerts(project=team["project"], now=NOW)
 
 
+def test_the_facts_are_read_in_ten_queries_and_one_more_when_a_queue_may_newly_be_idle(team, django_assert_num_queries):
+    """What `_facts` says of itself: cycles, last closed week, its queue weeks, recent labels, queues (with their
+    backlog), who of the queues' named experts may label and who may label in a queue for everyone (two), the newest
+    output and the capped baseline (two), thumbs-down changes: ten, whatever the project holds. A queue that may
+    newly be idle adds its last label of all; once its alert is open (held), it does not."""
+    project = team["project"]
+    for plant in (_queue_idle, _quota_missed, _ingest_stopped, _thumbs_down_rise):
+        plant(team, "plant")
+    ReviewCycle.objects.create(project=project, week=LAST - timedelta(days=7), failure_kind="close")
+    for index in range(3):
+        queue = _queue(project, slug=f"more-{index}", weekly_quota=3)
+        _wanted(project, queue, labels=2)
+        _label(project, queue, team["expert"], NOW - timedelta(days=1))
+
+    with django_assert_num_queries(11):
+        facts = alerts._facts(project, NOW, held={})
+    assert [queue.slug for queue in facts.queues if queue.idle_since is not None] == ["idle"]
+
+    held = {(AlertRule.QUEUE_IDLE, "idle"): Alert(project=project, rule=AlertRule.QUEUE_IDLE, key="idle")}
+    with django_assert_num_queries(10):
+        alerts._facts(project, NOW, held=held)
+
+
 def test_only_leads_and_operators_acknowledge(team):
     _quota_missed(team, "plant")
     alerts.evaluate_alerts(project=team["project"], now=NOW)

@@ -1,6 +1,7 @@
 """A failed close (or refresh) names when it is tried again; once that moment is well past and nothing has tried it
-(no worker, no beat), the meeting page says so instead of promising a retry that is not coming. Time is pinned to
-Monday 2026-12-07 23:00 UTC (2026-W50 running; the project keeps Europe/Berlin time)."""
+(no worker, no beat), the meeting page says so instead of promising a retry that is not coming; the close of a week
+from before the project's first is never tried again (`rules.weekly_close.close_retry`, as the close_failed alert
+says). Time is pinned to Monday 2026-12-07 23:00 UTC (2026-W50 running; the project keeps Europe/Berlin time)."""
 
 from datetime import UTC, date, datetime, timedelta
 
@@ -9,9 +10,11 @@ from django.urls import reverse
 
 from labeling.models import CycleStatus, ReviewCycle
 from labeling.rules.weekly_close import OVERDUE_AFTER, retry_overdue
+from tests.factories import OutputFactory
 
 NOW = datetime(2026, 12, 7, 23, 0, tzinfo=UTC)
 W49 = date(2026, 11, 30)
+W48 = date(2026, 11, 23)
 
 
 @pytest.fixture(autouse=True)
@@ -21,10 +24,10 @@ def pinned(project, monkeypatch):
     project.save(update_fields=["created_at", "time_zone"])
 
 
-def failures_notice(client, project, *, kind: str, next_attempt_at: datetime) -> str:
+def failures_notice(client, project, *, kind: str, next_attempt_at: datetime, week: date = W49, page="2026-W49") -> str:
     ReviewCycle.objects.create(
         project=project,
-        week=W49,
+        week=week,
         status=CycleStatus.OPEN,
         failure_kind=kind,
         last_error="boom",
@@ -32,7 +35,7 @@ def failures_notice(client, project, *, kind: str, next_attempt_at: datetime) ->
         attempts=1,
         next_attempt_at=next_attempt_at,
     )
-    html = client.get(reverse("labeling:meeting-week", args=[project.slug, "2026-W49"])).content.decode()
+    html = client.get(reverse("labeling:meeting-week", args=[project.slug, page])).content.decode()
     return " ".join(html.split('id="cycle-failures"')[1].split("</section>")[0].split())
 
 
@@ -58,6 +61,46 @@ def test_a_retry_long_past_says_it_has_not_happened_and_what_to_do(client, lead,
         "It was due to be tried again at 2026-12-07 00:15 CET and has not been: are a worker and beat running? "
         f"{by_hand}"
     ) in notice
+
+
+@pytest.mark.parametrize(
+    "next_attempt_at",
+    [NOW + timedelta(minutes=5), datetime(2026, 12, 6, 23, 15, tzinfo=UTC)],
+    ids=["retry-time-to-come", "retry-time-long-past"],
+)
+def test_the_failed_close_of_a_week_before_the_projects_first_is_left_to_a_lead(client, lead, project, next_attempt_at):
+    """Created on Monday of W50, the project's first week; W49 holds an output sent with its date, and a lead's close
+    of it failed. Beat never closes a week before the project's first (its failure's next attempt is no retry), so
+    the notice promises none and says it is not late either: the lead closes it, with the button below."""
+    project.created_at = datetime(2026, 12, 7, 11, 0, tzinfo=UTC)
+    project.save(update_fields=["created_at"])
+    OutputFactory(project=project, occurred_at=datetime(2026, 12, 3, 12, 0, tzinfo=UTC))
+    client.force_login(lead)
+
+    notice = failures_notice(client, project, kind="close", next_attempt_at=next_attempt_at)
+
+    assert "tried again automatically from" not in notice and "has not been" not in notice
+    assert (
+        "It is not tried again automatically: the weekly close will not close it (it never closes a week before the "
+        "one the project was created in). Close the week by hand below."
+    ) in notice
+    page = client.get(reverse("labeling:meeting-week", args=[project.slug, "2026-W49"])).content.decode()
+    assert 'id="close-week"' in page
+
+
+@pytest.mark.parametrize(
+    "kind, by_hand",
+    [("close", "Close the week by hand from its page."), ("refresh", "Refresh the figures by hand from its page.")],
+)
+def test_another_weeks_overdue_retry_sends_the_lead_to_that_weeks_page(client, lead, project, kind, by_hand):
+    """The notice lists every failing week on each week's meeting page; the buttons below act on the page's week."""
+    client.force_login(lead)
+
+    notice = failures_notice(
+        client, project, kind=kind, next_attempt_at=datetime(2026, 12, 6, 23, 15, tzinfo=UTC), week=W48
+    )
+
+    assert f"are a worker and beat running? {by_hand}" in notice and "by hand below" not in notice
 
 
 def test_a_retry_is_overdue_once_a_sweep_and_the_close_should_have_run():
