@@ -43,3 +43,27 @@ def value_as_read(value: object, *, on: str = "on", off: str = "off") -> str:
     if isinstance(value, str):
         return f"“{value}”"
     return str(value)
+
+
+# A lead's settings by the words the pages use for them: what a clash's message and the audit log call each field
+# (one home for both). A field not listed reads as its name with spaces.
+QUEUE_SETTING_NAMES = {
+    "sample_rate": "sample rate",
+    "weekly_quota": "weekly quota",
+    "rule": "routing rule",
+    "is_active": "Active box",
+    "eligible_experts": "eligible experts",
+}
+PROJECT_SETTING_NAMES = {
+    "time_zone": "time zone",
+    "cycle_weekday": "week start",
+    "experts_can_explore": "“Experts may explore”",
+    "raw_retention_days": "raw retention (days)",
+    "retention_reference": "retention reference",
+    "retention_reference_source": "retention reference's source",
+}
+
+
+def setting_name(names: Mapping[str, str], field: str) -> str:
+    """A setting's name in words: from `names` (QUEUE_SETTING_NAMES, PROJECT_SETTING_NAMES), else its own."""
+    return names.get(field, field.replace("_", " "))

@@ -19,7 +19,7 @@ from labeling.exceptions import InvalidInput, InvalidSpec
 from labeling.models import Alert, AuditEvent, Membership, OutboxMessage, Project, Queue, SavedView, work_key
 from labeling.models.queues import WEEKLY_QUOTA_MAX
 from labeling.rules.alerts import QUEUE_RULES
-from labeling.rules.edits import lead_changes, value_as_read
+from labeling.rules.edits import QUEUE_SETTING_NAMES, lead_changes, setting_name, value_as_read
 from labeling.rules.explore import queue_renamed_in_query
 from labeling.rules.text import name_problem, slug_for_name
 from labeling.rules.twins import TWIN_WINDOW, audited_twin, fingerprint
@@ -213,7 +213,14 @@ def update_queue(*, queue: Queue, values: QueueValues, actor=None, shown: dict |
             project=queue.project,
             actor=audit_actor(actor),
             action="queue.updated",
-            details={"queue": queue.pk, "slug": queue.slug, "changed": changed},
+            # Its name and state as saved, so the log says "Paused the queue “Escalations”", not which field changed.
+            details={
+                "queue": queue.pk,
+                "slug": queue.slug,
+                "name": queue.name,
+                "is_active": queue.is_active,
+                "changed": changed,
+            },
         )
     return queue
 
@@ -241,10 +248,6 @@ def _only_lead_changes(queue: Queue, values: QueueValues, shown: dict) -> QueueV
     return replace(values, **kept)
 
 
-_SETTING_NAMES = {"sample_rate": "sample rate", "weekly_quota": "weekly quota", "rule": "routing rule",
-                  "is_active": "Active box", "eligible_experts": "eligible experts"}  # fmt: skip
-
-
 def _changed_to(name: str, value: object) -> str:
     """“Someone else changed the weekly quota to 40”: a clash as the lead reads it."""
     if name == "eligible_experts":
@@ -254,7 +257,7 @@ def _changed_to(name: str, value: object) -> str:
         shown = json.dumps(value, ensure_ascii=False) if value else "none (every output)"
     else:
         shown = value_as_read(value, on="ticked", off="unticked")
-    return f"Someone else changed the {_SETTING_NAMES.get(name, name)} to {shown}"
+    return f"Someone else changed the {setting_name(QUEUE_SETTING_NAMES, name)} to {shown}"
 
 
 def _follow_rename(project: Project, old: str, new: str) -> None:

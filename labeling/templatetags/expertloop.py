@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeData, mark_safe
 
-from labeling.models import week_label
+from labeling.models import week_label, week_named
 from labeling.notices import rubric_published_text, verdict_change_clause
 from labeling.reports import gold_too_few as gold_too_few_sentence
 from labeling.rules.alerts import moments_in_zone
@@ -125,6 +125,12 @@ def counted_in_full(value: int, kind: str) -> bool:
 def iso_week(week) -> str:
     """A cycle week's first day as the pages and reports name the week, e.g. "2026-W48"."""
     return week_label(week)
+
+
+@register.filter(name="week_named")
+def week_named_filter(week) -> str:
+    """A cycle week in words, "2026-W49 (week of 30 Nov)" (`models.week_named`)."""
+    return week_named(week)
 
 
 @register.filter(expects_localtime=True)

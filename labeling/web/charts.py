@@ -30,6 +30,10 @@ from labeling.rules.text import counted
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 14, 34  # LEFT is the least: a frame widens it to hold its y labels
+# A line chart's last point sits this far from the right edge: room for its label centred on it at the medium size
+# ("Week 7" is 57 units wide at 14), so it does not end there, crowding the one before it. A bar is labelled
+# within its own column and keeps RIGHT.
+POINTS_RIGHT = 32
 _ids = count(1)
 
 # Axis labels stay legible on any screen. The SVG scales with its chart's width (a 640-unit viewBox drawn 308 px wide
@@ -127,9 +131,11 @@ class _Frame:
         fmt: Callable[[float | None], str],
         *,
         top: float = TOP,
+        right: float = RIGHT,
     ):
         self.labels = list(labels)
         self.top = top
+        self.right = right
         self.y_min, self.y_max = _domain([value for value in values if value is not None], *y_range)
         self.ticks = _ticks(self.y_min, self.y_max, whole_numbers=fmt is whole)
         self.y_min, self.y_max = self.ticks[0], self.ticks[-1]
@@ -137,7 +143,7 @@ class _Frame:
         # Room on the left for the widest y label at the largest size it is drawn at.
         widest = max(text_width(fmt(value), LARGEST_TICK) for value in self.ticks)
         self.left = max(LEFT, math.ceil(widest) + 10)
-        self.plot_w = WIDTH - self.left - RIGHT
+        self.plot_w = WIDTH - self.left - right
         self.plot_h = HEIGHT - top - BOTTOM
 
     def x(self, index: int) -> float:
@@ -156,7 +162,7 @@ class _Frame:
         parts = ['<g class="axes">']
         for value in self.ticks:
             y = _num(self.y(value))
-            parts.append(f'<line class="gridline" x1="{self.left}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}"/>')
+            parts.append(f'<line class="gridline" x1="{self.left}" x2="{WIDTH - self.right}" y1="{y}" y2="{y}"/>')
             parts.append(
                 f'<text class="tick" x="{self.left - 6}" y="{y}" text-anchor="end" dominant-baseline="middle">'
                 f"{escape(self.fmt(value))}</text>"
@@ -165,7 +171,8 @@ class _Frame:
         slot = self.plot_w / max(len(self.labels), 1) if shorten else None
         bands: dict[tuple[int, str, float, str], list[str]] = {}
         for band, _, size in TICK_BANDS:
-            for placed in _place_labels(self.labels, positions, size, lo=self.left - 4, hi=WIDTH - 2, slot=slot):
+            lo = 2 if _clears_the_y_labels(size) else self.left - 4
+            for placed in _place_labels(self.labels, positions, size, lo=lo, hi=WIDTH - 2, slot=slot):
                 bands.setdefault(placed, []).append(band)
         for (index, text, x, anchor), shown_in in sorted(bands.items()):
             full = self.labels[index]
@@ -181,6 +188,15 @@ class _Frame:
     def bar_center(self, index: int) -> float:
         slot = self.plot_w / max(len(self.labels), 1)
         return self.left + slot * (index + 0.5)
+
+
+def _clears_the_y_labels(size: float) -> bool:
+    """Whether x labels drawn at `size` sit clear below the lowest y label (centred on the plot's bottom line), so the
+    first may be centred on its point, reaching into the y labels' margin, instead of starting there and crowding the
+    next one: at a desktop's sizes, not a phone's, whose larger labels would touch it."""
+    x_label_top = HEIGHT - 8 - 0.75 * size
+    lowest_y_label_bottom = HEIGHT - BOTTOM + 0.5 * size
+    return x_label_top - lowest_y_label_bottom >= 0.25 * size
 
 
 def _place_labels(
@@ -380,7 +396,7 @@ def line_chart(
         return _empty(title, empty_message)
     formatter = FORMATS[fmt]
     bounds = [v for point in points for v in (point.get("value"), point.get("low"), point.get("high"))]
-    frame = _Frame([str(point["x"]) for point in points], bounds, y_range, formatter)
+    frame = _Frame([str(point["x"]) for point in points], bounds, y_range, formatter, right=POINTS_RIGHT)
     parts = _svg_open(frame, name, title, f"{len(points)} points; the shaded band is the 95% interval.")
 
     def has_band(point: dict) -> bool:
@@ -462,7 +478,7 @@ def multi_line_chart(
         for point in line["points"]:
             if str(point["x"]) not in labels:
                 labels.append(str(point["x"]))
-    frame = _Frame(labels, values, y_range, formatter)
+    frame = _Frame(labels, values, y_range, formatter, right=POINTS_RIGHT)
     names = ", ".join(str(line["name"]) for line in series)
     parts = _svg_open(frame, name, title, f"Lines: {names}.")
     for number, line in enumerate(series):

@@ -26,7 +26,7 @@ COLUMNS = (
     ("outputs", "Outputs this week"),
     ("outputs_last", "Outputs last week"),
     ("thumbs_down", "Thumbs-down"),
-    ("labels", "Labels vs quota"),
+    ("labels", "Labels done / wanted"),
     ("pass_rate", "Pass rate"),
     ("agreement", "Agreement α"),
     ("experts", "Experts active"),

@@ -57,6 +57,9 @@ def test_axis_labels_are_legible_and_week_labels_never_overlap(page, live_server
         [retention] = [chart for chart in charts if chart["chart"] == "retention"]
         named = sorted((tick for tick in retention["ticks"] if tick["x"]), key=lambda tick: tick["left"])
         assert [tick["text"] for tick in named][-2:] == ["Week 6", "Week 7"]
+        # Every week is named, the first and the one before the last two too: they were left out for crowding the
+        # first label, which started at its point, and the last two, which ended at theirs.
+        assert [tick["text"] for tick in named] == [f"Week {week}" for week in range(8)]
 
 
 # Each bar's value label drawn: its height on screen, its edges, and the chart's SVG box.

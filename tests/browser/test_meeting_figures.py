@@ -6,10 +6,12 @@ from datetime import UTC, date, datetime
 import pytest
 from playwright.sync_api import expect
 
-from labeling.models import Project
+from labeling.models import CycleStatus, Project, ReviewCycle, week_label
 from labeling.services import cycles
+from tests.factories import created_weeks_ago
 from tests.helpers.browser import sign_in
 from tests.helpers.labeling import AGREE, TIE, label_outputs
+from tests.helpers.reports import sample_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -89,3 +91,25 @@ def test_a_lead_follows_the_agreement_figure_to_the_outputs_the_experts_disagree
     shown = page.locator("li.result").evaluate_all("rows => rows.map(row => row.dataset.output)")
     assert sorted(shown) == sorted(item.output.external_id for item in split)
     expect(page.locator("select[name=disagree]")).to_have_value("yes")
+
+
+def test_the_pass_rate_tiles_note_reads_as_a_note_not_as_body_text(page, live_server, project, lead):
+    """Two queues answered the verdict question: the tile notes that explore counts outputs and the figure items. The
+    note is set as the tile's other small print (its detail: small, muted), not at the body's size as before."""
+    created_weeks_ago(project, 52)
+    row = {"question": "correct", "kind": "binary", "n": 20, "passes": 15, "value": 0.75, "ci_low": 0.53,
+           "ci_high": 0.89, "shares": None}  # fmt: skip
+    quality = [{**row, "queue": slug, "queue_name": slug.title()} for slug in ("billing", "refunds")]
+    report = sample_report(week=week_label(WEEK), week_start=WEEK.isoformat(), quality=quality)
+    ReviewCycle.objects.create(project=project, week=WEEK, status=CycleStatus.CLOSED, report=report)
+    sign_in(page, live_server, "lena")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/meeting/{week_label(WEEK)}/")
+
+    note = page.locator("[data-tile=pass-rate] .tile-note")
+    expect(note).to_contain_text("Explore counts outputs, this figure items")
+    style = "element => [getComputedStyle(element).fontSize, getComputedStyle(element).color]"
+    detail = page.locator("[data-tile=pass-rate] .tile-detail").evaluate(style)
+    body = page.locator("body").evaluate(style)
+    assert note.evaluate(style) == detail
+    assert float(detail[0].removesuffix("px")) < float(body[0].removesuffix("px")) and detail[1] != body[1]

@@ -4,7 +4,9 @@ outsiders and another project's lead get a 404. Details are text: a `<script>` i
 
 import ast
 import io
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from labeling.services.api_keys import create_api_key, revoke_api_key
 from labeling.services.invitations import accept_invitation, invite_member, resend_invitation, revoke_invitation
 from labeling.services.members import change_role, remove_member
 from labeling.services.projects import ProjectSettings, settings_of, update_project_settings
+from labeling.services.queues import QueueValues, create_queue, update_queue
 from labeling.services.redaction import save_rule_set
 from labeling.web import audit_sentences
 from tests.conftest import _member
@@ -204,6 +207,39 @@ def test_what_the_members_and_settings_services_write_reads_as_sentences(lead_cl
         ("member.invited", "Invited nora@example.com as expert"),
     ]  # fmt: skip
     assert all(row["area"].label == "Members" for row in rows[1:])
+
+
+def test_a_queue_paused_resumed_and_edited_reads_as_a_lead_says_it(lead_client, project, lead):
+    """update_queue's events, as the log page shows them: pausing and resuming said as such, by the queue's name,
+    and the other fields in the words of the queue editor. Before: "Changed the queue escalations: is_active"."""
+    queue = create_queue(project=project, values=QueueValues(slug="escalations", name="Escalations"), actor=lead)
+    update_queue(queue=queue, values=QueueValues(slug="escalations", name="Escalations", is_active=False), actor=lead)
+    update_queue(queue=queue, values=QueueValues(slug="escalations", name="Escalations"), actor=lead)
+    edited = QueueValues(slug="escalations", name="Escalations", weekly_quota=40, sample_rate=0.5, is_active=False)
+    update_queue(queue=queue, values=edited, actor=lead)
+    update_queue(queue=queue, values=replace(edited, rule={"models": ["gpt-4o"]}), actor=lead)
+    # An event written before the queue's state was recorded says only that it changed.
+    event(project, "queue.updated", actor=lead, queue=queue.pk, slug="escalations", changed=["is_active"])
+
+    rows = lead_client.get(url(project)).context["rows"]
+
+    said = [row["sentence"].replace("\u2068", "").replace("\u2069", "") for row in rows]
+    assert said == [
+        "Paused or resumed the queue escalations",
+        "Changed the routing rule of the queue “Escalations”",
+        "Paused the queue “Escalations” and changed its sample rate and weekly quota",
+        "Resumed the queue “Escalations”",
+        "Paused the queue “Escalations”",
+        "Created the queue escalations",
+    ]
+
+
+def test_a_changed_week_start_reads_as_the_days_name(lead_client, project, lead):
+    event(project, "project.settings_changed", actor=lead, changes={"cycle_weekday": {"before": 0, "after": 6}})
+
+    html = unescape(lead_client.get(url(project)).content.decode())
+
+    assert "Changed the project's settings: week start: Monday → Sunday" in html
 
 
 def test_every_action_the_code_audits_has_a_sentence():

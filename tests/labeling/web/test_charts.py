@@ -365,6 +365,22 @@ def test_the_one_before_the_latest_is_named_wherever_the_two_fit_side_by_side(ch
             assert before in named, (band, named)
 
 
+@pytest.mark.parametrize("offsets", [6, 7, 8])
+def test_a_desktop_retention_chart_names_every_week_since_first_visit(offsets):
+    """At the sizes of a desktop's charts (the wide and medium bands) every week is named, apart and within the chart.
+    Before: in a medium chart (a 1,280 px meeting page's) "Week 0" was left out, crowded by its neighbour's room as it
+    started at its point, and "Week 5" too, crowded by the last two, which ended at theirs."""
+    svg = svg_of(parse(charts.retention_chart(retention_of(offsets))))
+
+    for band, _, size in tick_bands_in_css():
+        if size > 14:
+            continue  # a phone's labels, larger: not every week fits there
+        labels = x_labels(svg, band)
+        assert [label.text for label in labels] == [f"Week {week}" for week in range(offsets)], band
+        spans = [extent(label, label_width(label.text, size)) for label in labels]
+        assert not overlapping(spans) and all(left >= 0 and right <= charts.WIDTH for left, right in spans), band
+
+
 @pytest.mark.parametrize("days", [7, 30, 60])
 def test_day_labels_of_a_histogram_never_overlap(days):
     bars = [{"label": f"Oct {day:02d}", "value": day % 5} for day in range(1, days + 1)]

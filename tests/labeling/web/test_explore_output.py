@@ -8,9 +8,10 @@ from urllib.parse import urlencode
 import pytest
 from django.urls import reverse
 
+from labeling.models import week_label
 from labeling.selectors.explore import MAX_CONVERSATION
 from tests.factories import OutputFactory
-from tests.helpers.labeling import label_outputs
+from tests.helpers.labeling import AGREE, label_outputs
 
 pytestmark = [pytest.mark.django_db]
 
@@ -77,6 +78,18 @@ def test_an_expert_sees_only_their_own_label_and_no_gold(client, project, expert
     page = client.get(opened(project, item.output.external_id)).content.decode()
     assert page.count('class="label-entry"') == 1
     assert "Gold:" not in page
+
+
+def test_its_review_names_its_week_as_every_page_does(client, project, lead):
+    """ "2026-W49 (week of 30 Nov)", the dataset page's form; before: "week of 2026-11-30", a fourth name of it."""
+    (item,) = label_outputs(project, 1, experts=[lead], answers=AGREE[:1])
+    client.force_login(lead)
+
+    page = client.get(opened(project, item.output.external_id)).content.decode()
+
+    review = page.split('class="review"')[1]
+    assert f"{week_label(item.week)} (week of {item.week.day} {item.week:%b}) ·" in review
+    assert f"{item.week:%Y-%m-%d}" not in review
 
 
 def test_an_output_past_the_first_turns_of_a_long_session_opens_on_a_window_holding_its_turn(client, lead, project):

@@ -152,7 +152,8 @@ def test_a_failed_close_of_an_older_open_week_stands_out_on_the_home_page(client
     page = client.get("/").content.decode()
 
     assert '<span class="badge bad">failed</span>' in page
-    assert f"The close of the week of {ended - timedelta(days=7):%b} {(ended - timedelta(days=7)).day} failed" in page
+    failed = ended - timedelta(days=7)
+    assert f"The close of {week_label(failed)} (week of {failed.day} {failed:%b}) failed" in page
 
 
 def test_the_cycles_are_read_by_project_id_without_joining_the_projects(client, project, lead, other_project):

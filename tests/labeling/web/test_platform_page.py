@@ -21,6 +21,7 @@ from labeling.models import (
     ProjectWeek,
     Queue,
     ReviewCycle,
+    week_label,
 )
 from labeling.rules.calendar import current_week
 from labeling.rules.weekly_close import close_due_at
@@ -47,8 +48,8 @@ def _order(html: str) -> list[str]:
 
 def test_an_operator_sees_each_projects_planted_figures(client, operator, monkeypatch):
     """Every figure of a row is the stored one: outputs this week and last with their change against the 4 weeks
-    before, thumbs-down share, labels vs quota, the verdict question's pass rate and Wilson interval, alpha, experts,
-    the close, the newest dataset's age and the last 7 days' ingest errors."""
+    before, thumbs-down share, labels done of those wanted (the quota in items), the verdict question's pass rate
+    and Wilson interval, alpha, experts, the close, the newest dataset's age and the last 7 days' ingest errors."""
     # One moment for the planting and the page, so no week starts between them. The wall clock's: the dataset's age
     # is told by `timesince`, which reads the real clock, not timezone.now().
     now = timezone.now()
@@ -59,7 +60,10 @@ def test_an_operator_sees_each_projects_planted_figures(client, operator, monkey
     response = client.get("/platform/")
 
     assert response.status_code == 200
-    rows = _rows(response.content.decode())
+    html = response.content.decode()
+    # The labels column counts labels, its quota items: its header and its figures say so (before: "Labels vs quota").
+    assert ">Labels done / wanted</a>" in html and "Labels vs quota" not in html
+    rows = _rows(html)
     assert list(rows) == [project.slug for project in projects]
     for i, project in enumerate(projects):
         figures, row = planted(i), rows[project.slug]
@@ -70,7 +74,7 @@ def test_an_operator_sees_each_projects_planted_figures(client, operator, monkey
         assert f"+{change}%" in _cell(row, "outputs_last")
         assert _cell(row, "outputs").startswith(str(figures.outputs_this))
         assert _cell(row, "thumbs_down").startswith(f"{round(100 * figures.thumbs_down / figures.rated)}% of 20")
-        assert _cell(row, "labels").startswith(f"Main {i:03d} {figures.labels}/{figures.labels_wanted} quota 20")
+        assert _cell(row, "labels").startswith(f"Main {i:03d} {figures.labels}/{figures.labels_wanted} quota 20 items")
         low, high = wilson_interval(figures.passes, figures.n)
         rate = f"{round(100 * figures.passes / figures.n)}% [{round(100 * low)}–{round(100 * high)}%] n={figures.n}"
         assert _cell(row, "pass_rate").startswith(rate)
@@ -165,7 +169,7 @@ def test_a_failed_close_of_an_older_open_week_stands_out_though_the_last_week_cl
     rows = _rows(html)
     close = _cell(rows[failing.slug], "close")
     assert close.startswith("Close failed (2 weeks; the oldest first) OperationalError: disk full")
-    assert f"week of {three_weeks_ago.day} {three_weeks_ago:%b}" in close
+    assert f"{week_label(three_weeks_ago)} (week of {three_weeks_ago.day} {three_weeks_ago:%b})" in close
     assert _cell(rows[fine.slug], "close").startswith("Closed")
     assert re.findall(r'<tr data-project="([^"]+)" class="needs-attention"', html) == [failing.slug]
 
@@ -399,7 +403,7 @@ def test_a_project_without_stored_rows_shows_dashes_and_no_ended_week(client, op
     running = current_week(newcomer)
     due = timezone.localtime(close_due_at(newcomer, running))  # in the server's zone, as the page's times are
     assert f"week of {running - timedelta(days=7):%-d %b}" not in close
-    assert f"First week, of {running:%-d %b}, closes {due:%Y-%m-%d %H:%M}" in close
+    assert f"First week, {week_label(running)} (week of {running:%-d %b}), closes {due:%Y-%m-%d %H:%M}" in close
     assert _cell(row, "dataset_age") == "none" and _cell(row, "ingest_errors") == "0"
     assert _order(html)[-1] == newcomer.slug
 
@@ -442,9 +446,12 @@ def test_a_paused_queue_shows_as_paused_this_week_and_expects_no_labels(client, 
     this_week = _this_week(rows[paused.slug], "labels")
     assert this_week == f"Main 000 paused {figures.labels} labels"
     assert "quota" not in this_week and f"/{figures.labels_wanted}" not in this_week
-    assert _cell(rows[paused.slug], "labels").startswith(f"Main 000 {figures.labels}/{figures.labels_wanted} quota 20")
+    assert _cell(rows[paused.slug], "labels").startswith(
+        f"Main 000 {figures.labels}/{figures.labels_wanted} quota 20 items"
+    )
     assert (
-        _this_week(rows[running.slug], "labels") == f"Main 001 {planted(1).labels}/{planted(1).labels_wanted} quota 20"
+        _this_week(rows[running.slug], "labels")
+        == f"Main 001 {planted(1).labels}/{planted(1).labels_wanted} quota 20 items"
     )
 
 
