@@ -66,7 +66,8 @@ class ReviewCycle(models.Model):
     # here because the refresh's outbox row is swept after OUTBOX_KEEP_DAYS.
     figures_refreshed_at = models.DateTimeField(null=True, blank=True)
     # The last failed close or metrics refresh of the week, kept until one succeeds: shown to the project's
-    # leads on the meeting page and on /readyz; the sweeps try again from `next_attempt_at` (backoff).
+    # leads on the meeting page and on /readyz; the sweeps try again from `next_attempt_at` (backoff; a refresh only
+    # while its week runs: `rules.weekly_close.failure_retry`).
     failure_kind = models.CharField(max_length=16, choices=[("close", "Close"), ("refresh", "Refresh")], blank=True)
     last_error = models.TextField(blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)

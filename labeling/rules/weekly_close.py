@@ -112,7 +112,7 @@ def left_to_a_lead(week: date, *, created: date) -> bool:
 
 class CloseRetry(StrEnum):
     """Whether beat tries a failed close again (`close_retry`): the close_failed alert keeps it in its facts (and
-    retells it when it changes) and the meeting page's failure notice says it, both in their own words."""
+    retells it when it changes), and the meeting page's failure notice and /readyz say it (`failure_retry`)."""
 
     SCHEDULED = "scheduled"  # beat's sweep tries it again, with backoff (`services.cycles.retry_delay`)
     OVERDUE = "overdue"  # its retry is overdue (`retry_overdue`): nothing is retrying it
@@ -128,6 +128,39 @@ def close_retry(week: date, *, created: date, next_attempt_at: datetime | None, 
     if retry_overdue(next_attempt_at, now):
         return CloseRetry.OVERDUE
     return CloseRetry.SCHEDULED
+
+
+class RefreshRetry(StrEnum):
+    """Whether beat tries a failed refresh of a week's figures again (`refresh_retry`): the meeting page's failure
+    notice and /readyz say it (`failure_retry`)."""
+
+    SCHEDULED = "scheduled"  # beat's hourly refresh tries it again, with backoff (`services.cycles.retry_delay`)
+    OVERDUE = "overdue"  # its retry is overdue (`retry_overdue`): nothing is retrying it
+    ENDED = "ended"  # the week has ended: beat refreshes only the running week; the week's close computes its figures
+
+
+def refresh_retry(week: date, *, running: date, next_attempt_at: datetime | None, now: datetime) -> RefreshRetry:
+    """Whether beat tries the failed refresh of `week` again, as `services.cycles.running_weeks_to_refresh` decides,
+    at `now`: never once the week has ended (`running`: the running week at `now`), whatever its `next_attempt_at`
+    says (recorded when it failed, maybe while it ran); else from `next_attempt_at`, unless that is overdue."""
+    if week < running:
+        return RefreshRetry.ENDED
+    if retry_overdue(next_attempt_at, now):
+        return RefreshRetry.OVERDUE
+    return RefreshRetry.SCHEDULED
+
+
+def failure_retry(cycle: ReviewCycle, *, created: date, running: date, now: datetime) -> CloseRetry | RefreshRetry:
+    """Whether beat tries the cycle's failed close (`close_retry`) or refresh (`refresh_retry`) again, at `now`."""
+    if cycle.failure_kind == "close":
+        return close_retry(cycle.week, created=created, next_attempt_at=cycle.next_attempt_at, now=now)
+    return refresh_retry(cycle.week, running=running, next_attempt_at=cycle.next_attempt_at, now=now)
+
+
+def tried_again(retry: CloseRetry | RefreshRetry) -> bool:
+    """Does beat try the failure again at all (its retry may be overdue)? Not a close left to a lead, nor the refresh
+    of a week that has ended: their recorded `next_attempt_at` is no attempt to come."""
+    return retry not in (CloseRetry.LEFT_TO_A_LEAD, RefreshRetry.ENDED)
 
 
 class LeftOpen(StrEnum):

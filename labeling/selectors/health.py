@@ -17,25 +17,23 @@ from labeling.models import (
     WorkerHeartbeat,
     week_label,
 )
-from labeling.rules.calendar import created_week
+from labeling.rules.calendar import created_week, current_week
 from labeling.rules.moments import utc_moment
 from labeling.rules.task_args import short_repr
-from labeling.rules.weekly_close import close_retry, retry_overdue
+from labeling.rules.weekly_close import failure_retry, tried_again
 
 
 def failing_cycles(project: Project) -> list[ReviewCycle]:
-    """The project's open cycles whose last close or refresh failed, newest week first, each with `retry_overdue`
-    (its automatic retry is long past and has not happened: the notice must not promise it) and, for a failed close,
-    `close_retry` (`rules.weekly_close.CloseRetry`: whether beat tries it again, as the close_failed alert says)."""
+    """The project's open cycles whose last close or refresh failed, newest week first, each with `retry`
+    (`rules.weekly_close.failure_retry`: whether beat tries it again, or its retry is overdue, as the close_failed
+    alert says of a close): the notice must not promise a retry that is not coming."""
     now = timezone.now()
-    created = created_week(project)
+    created, running = created_week(project), current_week(project, now)
     cycles = list(
         ReviewCycle.objects.filter(project=project, status=CycleStatus.OPEN, failed_at__isnull=False).order_by("-week")
     )
     for cycle in cycles:
-        cycle.retry_overdue = retry_overdue(cycle.next_attempt_at, now)
-        if cycle.failure_kind == "close":
-            cycle.close_retry = close_retry(cycle.week, created=created, next_attempt_at=cycle.next_attempt_at, now=now)
+        cycle.retry = failure_retry(cycle, created=created, running=running, now=now)
     return cycles
 
 
@@ -118,9 +116,12 @@ def projects_health() -> list[dict]:
     for cycle in ReviewCycle.objects.filter(status=CycleStatus.OPEN, failed_at__isnull=False).order_by("-week"):
         failing.setdefault(cycle.project_id, []).append(cycle)
     routing = {state.project_id: state for state in RoutingState.objects.all()}
+    now = timezone.now()
     rows = []
-    for project in Project.objects.order_by("slug").only("pk", "slug"):
+    # The fields the calendar reads: whether beat tries a failure again depends on the project's weeks.
+    for project in Project.objects.order_by("slug").only("pk", "slug", "time_zone", "cycle_weekday", "created_at"):
         closed, state = last_closed.get(project.pk), routing.get(project.pk)
+        created, running = created_week(project), current_week(project, now)
         rows.append(
             {
                 "project": project.slug,
@@ -134,7 +135,10 @@ def projects_health() -> list[dict]:
                         "error": cycle.last_error,
                         "failed_at": utc_moment(cycle.failed_at),
                         "attempts": cycle.attempts,
-                        "next_attempt_at": utc_moment(cycle.next_attempt_at),
+                        # None when beat does not try it again: a recorded next attempt that is not coming.
+                        "next_attempt_at": utc_moment(cycle.next_attempt_at)
+                        if tried_again(failure_retry(cycle, created=created, running=running, now=now))
+                        else None,
                     }
                     for cycle in failing.get(project.pk, [])
                 ],

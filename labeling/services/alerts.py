@@ -49,6 +49,7 @@ from labeling.rules.access import check_can_manage, operates_all_projects, queue
 from labeling.rules.calendar import current_week, week_from_label
 from labeling.rules.text import isolated
 from labeling.rules.twins import is_recent
+from labeling.rules.weekly_close import CloseRetry
 from labeling.selectors.members import manager_emails
 
 from . import outbox, webhook_events
@@ -92,7 +93,7 @@ def _why_changed(alert: Alert, finding: rules.Finding) -> bool:
     reason changed, and what the lead can do. (A close_failed alert opened before `retry` was kept said it is
     retried.)"""
     if alert.rule == AlertRule.CLOSE_FAILED:
-        return alert.facts.get("retry", rules.CloseRetry.SCHEDULED) != finding.facts.get("retry")
+        return alert.facts.get("retry", CloseRetry.SCHEDULED) != finding.facts.get("retry")
     return alert.facts.get("no_eligible_expert") != finding.facts.get("no_eligible_expert")
 
 
