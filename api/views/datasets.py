@@ -93,7 +93,9 @@ _WRITE_ERRORS = {
     404: _UNKNOWN,
 }
 _BAD_CURSOR = OpenApiResponse(
-    ErrorsOut, description="A cursor not handed out for this list: pass back `next` or `previous` as given."
+    ErrorsOut,
+    description="A cursor not handed out for this list (pass back `next` or `previous` as given), or a `page_size` "
+    "that is not a whole number of 1 or more; the error's `field` names the parameter.",
 )
 _NOT_READY = OpenApiResponse(ErrorsOut, description="The version is building or failed: it has no rows.")
 _WITHDRAWN = OpenApiResponse(
@@ -306,8 +308,9 @@ class RowListView(_DatasetView, ListAPIView):
         summary="Page through a ready version's rows, in order",
         description=(
             "Each row is the version's canonical JSON row, as in the JSONL download. `page_size` is 100 by "
-            "default and at most 1,000 (larger values are lowered to 1,000). Follow `next`: it names the version "
-            f"even when you asked for `latest`, as does the `{VERSION_HEADER}` header. An unknown `split` is a 400 "
+            "default and at most 1,000 (larger values are lowered to 1,000; one that is not a whole number of 1 or "
+            "more is a 400). Follow `next`: it names the version even when "
+            f"you asked for `latest`, as does the `{VERSION_HEADER}` header. An unknown `split` is a 400 "
             "that lists the dataset's splits; a cursor that was not handed out for this version and split is a 400."
         ),
         parameters=[_VERSION, RowsQuery],
