@@ -168,10 +168,11 @@ class DatasetListView(_DatasetView, ListAPIView):
             "is (given both ways, they must agree; the GET's `slug`, `latest_version`, `build` and `created_at` are "
             "not fields of a POST). The slug is made from the name: its Latin letters and "
             "digits, or `dataset-<n>` for a name with none (e.g. all Japanese); the name is kept as typed. One 400 "
-            "names every problem, each with its field: an unknown field, a text that is not a JSON string, a name "
-            "already taken, split shares that do not add up to 100, a queue the project does not have, a question "
-            "key no version of its rubric has. Nothing is stored then. No version is built: ask for one with "
-            "`POST …/build`."
+            "names every problem, each with its field: an unknown field, a text that is not a JSON string, split "
+            "shares that do not add up to 100, a queue the project does not have, a question key no version of its "
+            "rubric has (and a name already taken, beside them). A definition whose one problem is a name another "
+            "dataset of the project has (its slug) is a 409 Conflict naming it, field `name`. Nothing is stored "
+            "then. No version is built: ask for one with `POST …/build`."
         ),
         request=DatasetIn,
         # The docs page's "Try it out" starts from it; Swagger UI's own is placeholders, a 400 on most fields.
@@ -182,7 +183,16 @@ class DatasetListView(_DatasetView, ListAPIView):
                 request_only=True,
             )
         ],
-        responses={201: DatasetOut, 400: ErrorsOut, **_WRITE_ERRORS},
+        responses={
+            201: DatasetOut,
+            400: ErrorsOut,
+            **_WRITE_ERRORS,
+            409: OpenApiResponse(
+                ErrorsOut,
+                description="The name is taken: another dataset of the project has its slug. The error's `field` is "
+                "`name` and its message names the dataset.",
+            ),
+        },
     )
     def post(self, request, *args, **kwargs):
         project = self.project  # who may write first: a 404 before any 400
