@@ -48,7 +48,7 @@ def exception_handler(exc, context):
             {"index": None, "field": name, "message": problem}
             for name, problem in zip(exc.fields, exc.problems, strict=True)
         ]
-        return Response({"errors": list(map(_printable, errors))}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"errors": list(map(_printable, errors))}, status=exc.api_status_code)
     if isinstance(exc, DomainError):
         error = {"index": None, "field": exc.field, "message": exc.message}
         return Response({"errors": [_printable(error)]}, status=exc.api_status_code, headers=retry_after(exc))

@@ -8,6 +8,7 @@ that list is a 400, never a query.
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from urllib import parse
 
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.utils.urls import replace_query_param
 
@@ -25,8 +26,19 @@ class StrictCursorPagination(CursorPagination):
     # schema says so, so that a client does not learn it by counting rows.
     page_size_query_description = (
         f"Items per page: {page_size} by default, at most {max_page_size:,}; a larger value is lowered to "
-        f"{max_page_size:,}, and one that is not a positive whole number gives the default."
+        f"{max_page_size:,}, and one that is not a whole number of 1 or more is a 400."
     )
+
+    def get_page_size(self, request):
+        # DRF reads `?page_size=ten` (or 0, or -5) as the default page: a typo would pass unseen while the schema
+        # says integer. Refused as every other query parameter is, naming it.
+        value = request.query_params.get(self.page_size_query_param)
+        if value is None or value == "":
+            return self.page_size
+        if not (value.isascii() and value.isdigit()) or int(value) < 1:
+            refusal = f"Use a whole number of 1 or more; a page holds at most {self.max_page_size:,} items."
+            raise ValidationError({self.page_size_query_param: refusal})
+        return min(int(value), self.max_page_size)
 
     def paginate_queryset(self, queryset, request, view=None):
         self.view = view
@@ -37,6 +49,7 @@ class StrictCursorPagination(CursorPagination):
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"]["default"] = self.page_size
+                parameter["schema"]["minimum"] = 1  # no maximum: a larger value is lowered, not refused
         return parameters
 
     def get_paginated_response_schema(self, schema):

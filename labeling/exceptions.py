@@ -82,6 +82,15 @@ class EditConflict(InvalidSpec):
     current: dict = field(default_factory=dict)
 
 
+@dataclass
+class NameTaken(InvalidSpec):
+    """A name (or its slug) another row of the project holds already: the API answers 409 Conflict, naming the field,
+    as a create whose only fault is the state of the project; a form shows it beside the name, as its other
+    problems."""
+
+    status_code = 409
+
+
 class NotFound(DomainError):
     status_code = 404
 

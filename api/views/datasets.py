@@ -93,7 +93,9 @@ _WRITE_ERRORS = {
     404: _UNKNOWN,
 }
 _BAD_CURSOR = OpenApiResponse(
-    ErrorsOut, description="A cursor not handed out for this list: pass back `next` or `previous` as given."
+    ErrorsOut,
+    description="A cursor not handed out for this list (pass back `next` or `previous` as given), or a `page_size` "
+    "that is not a whole number of 1 or more; the error's `field` names the parameter.",
 )
 _NOT_READY = OpenApiResponse(ErrorsOut, description="The version is building or failed: it has no rows.")
 _WITHDRAWN = OpenApiResponse(
@@ -166,10 +168,11 @@ class DatasetListView(_DatasetView, ListAPIView):
             "is (given both ways, they must agree; the GET's `slug`, `latest_version`, `build` and `created_at` are "
             "not fields of a POST). The slug is made from the name: its Latin letters and "
             "digits, or `dataset-<n>` for a name with none (e.g. all Japanese); the name is kept as typed. One 400 "
-            "names every problem, each with its field: an unknown field, a text that is not a JSON string, a name "
-            "already taken, split shares that do not add up to 100, a queue the project does not have, a question "
-            "key no version of its rubric has. Nothing is stored then. No version is built: ask for one with "
-            "`POST …/build`."
+            "names every problem, each with its field: an unknown field, a text that is not a JSON string, split "
+            "shares that do not add up to 100, a queue the project does not have, a question key no version of its "
+            "rubric has (and a name already taken, beside them). A definition whose one problem is a name another "
+            "dataset of the project has (its slug) is a 409 Conflict naming it, field `name`. Nothing is stored "
+            "then. No version is built: ask for one with `POST …/build`."
         ),
         request=DatasetIn,
         # The docs page's "Try it out" starts from it; Swagger UI's own is placeholders, a 400 on most fields.
@@ -180,7 +183,16 @@ class DatasetListView(_DatasetView, ListAPIView):
                 request_only=True,
             )
         ],
-        responses={201: DatasetOut, 400: ErrorsOut, **_WRITE_ERRORS},
+        responses={
+            201: DatasetOut,
+            400: ErrorsOut,
+            **_WRITE_ERRORS,
+            409: OpenApiResponse(
+                ErrorsOut,
+                description="The name is taken: another dataset of the project has its slug. The error's `field` is "
+                "`name` and its message names the dataset.",
+            ),
+        },
     )
     def post(self, request, *args, **kwargs):
         project = self.project  # who may write first: a 404 before any 400
@@ -306,8 +318,9 @@ class RowListView(_DatasetView, ListAPIView):
         summary="Page through a ready version's rows, in order",
         description=(
             "Each row is the version's canonical JSON row, as in the JSONL download. `page_size` is 100 by "
-            "default and at most 1,000 (larger values are lowered to 1,000). Follow `next`: it names the version "
-            f"even when you asked for `latest`, as does the `{VERSION_HEADER}` header. An unknown `split` is a 400 "
+            "default and at most 1,000 (larger values are lowered to 1,000; one that is not a whole number of 1 or "
+            "more is a 400). Follow `next`: it names the version even when "
+            f"you asked for `latest`, as does the `{VERSION_HEADER}` header. An unknown `split` is a 400 "
             "that lists the dataset's splits; a cursor that was not handed out for this version and split is a 400."
         ),
         parameters=[_VERSION, RowsQuery],

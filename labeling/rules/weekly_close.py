@@ -19,7 +19,7 @@ from django.db.models import Q
 
 from labeling.models import CycleStatus, Project, ReviewCycle
 
-from .calendar import current_week, week_end
+from .calendar import created_week, current_week, week_end
 
 OVERDUE_AFTER = timedelta(hours=1)
 
@@ -75,8 +75,15 @@ def overdue(moment: datetime, now: datetime) -> bool:
 def ended_before_the_project(project: Project, week: date) -> bool:
     """Did the week end before the project was created? Beat never closes such a week, and nobody may close one that
     holds none of the project's outputs and nothing to review (outputs sent with older timestamps are in their own
-    weeks, which a lead may close: `selectors.report.has_something_to_close`)."""
-    return project.created_at >= week_end(project, week)
+    weeks, which a lead may close: `selectors.report.has_something_to_close`).
+
+    The one rule `left_to_a_lead`, on the week the calendar places the creation in (`created_week`). Reading the
+    creation moment against the week's end (`created_at >= week_end`) is the same but where a zone's clock went back
+    across midnight, so that the midnight a week ends at came twice (America/St_Johns and Goose_Bay before 2011: 00:01
+    back to 23:01): a project created in the hour that followed was, by the calendar, created in the week that had
+    just ended, which beat closes; read by the moment, that week had ended before the project and the home page
+    said there was nothing to close."""
+    return left_to_a_lead(week, created=created_week(project))
 
 
 def close_due_at(project: Project, week: date) -> datetime:

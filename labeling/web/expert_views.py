@@ -214,6 +214,8 @@ def next_item(request: HttpRequest, slug: str, queue_slug: str) -> HttpResponse:
 SWAP_HEADER = "X-Swap-Screen"
 # The address of the screen answered, for the script's history entry.
 LOCATION_HEADER = "X-Screen-Location"
+# Instead of a screen: the address the script loads as a page (a page without label.js, whose history it cannot keep).
+NAVIGATE_HEADER = "X-Screen-Navigate"
 
 
 def _swaps(request: HttpRequest) -> bool:
@@ -255,8 +257,14 @@ def _done_page(request: HttpRequest, queue: Queue) -> HttpResponse:
 
 
 def _queue_paused(request: HttpRequest, exc: QueuePaused) -> HttpResponse:
-    """Home, saying the queue is paused. A redirect for label.js too: its fetch follows it and swaps the page in."""
+    """Home, saying the queue is paused. To label.js, the address to load as a page: home does not load the script, so
+    a screen swapped in there could not keep Back and Forward (a Back within its history would change the address and
+    leave home on the screen). The messages wait for that load, which shows them."""
     messages.warning(request, exc.message)
+    if request.method == "POST" and _swaps(request):
+        response = HttpResponse(status=204)
+        response[NAVIGATE_HEADER] = reverse("labeling:home")
+        return response
     return redirect("labeling:home")
 
 

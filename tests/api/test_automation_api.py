@@ -208,28 +208,52 @@ def taken(slug: str) -> str:
     )
 
 
-def test_two_long_names_alike_in_their_first_64_characters_share_a_slug_and_the_400_says_so(builder, project):
+def test_two_long_names_alike_in_their_first_64_characters_share_a_slug_and_the_409_says_so(builder, project):
     assert builder.post(DATASETS, {"name": "y" * 200}).status_code == 201
 
     response = builder.post(DATASETS, {"name": "y" * 199 + "z"})
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["errors"] == [{"index": None, "field": "name", "message": taken("y" * 64)}]
 
 
-def test_a_taken_name_is_a_400_naming_it(builder, project):
+def test_a_taken_name_is_a_409_conflict_naming_it(builder, project):
+    """The definition is sound; the project's state refuses it, as a conflict: the status says so, the body which
+    dataset holds the name."""
     create_dataset(project=project, spec={"name": "Support eval"})
 
     response = builder.post(DATASETS, {"name": "Support  eval"})
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["errors"] == [{"index": None, "field": "name", "message": taken("support-eval")}]
+    assert Dataset.objects.count() == 1
+
+
+def test_a_taken_name_beside_other_problems_is_named_in_their_400(builder, project):
+    """One 400 names every problem of a definition, the name taken among them: fixing the others first would only
+    meet the conflict next."""
+    create_dataset(project=project, spec={"name": "Support eval"})
+
+    response = builder.post(DATASETS, {"name": "Support eval", "splits": {"train": 90}})
+
+    assert response.status_code == 400
+    assert {error["field"] for error in response.json()["errors"]} == {"name", "splits"}
+    assert {"index": None, "field": "name", "message": taken("support-eval")} in response.json()["errors"]
+
+
+def test_the_schema_documents_the_409_of_a_name_taken(client, db):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    responses = schema["paths"]["/api/v1/projects/{project_slug}/datasets"]["post"]["responses"]
+
+    assert "name is taken" in responses["409"]["description"]
+    assert responses["409"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorsOut"}
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_name_taken_while_the_request_runs_is_a_400_naming_it(project):
+def test_a_name_taken_while_the_request_runs_is_a_409_naming_it(project):
     """Two jobs create the same dataset at once: the first inserts and holds its transaction until the second's
-    insert waits on the unique slug, then commits; the second passed the name check before, and is a 400."""
+    insert waits on the unique slug, then commits; the second passed the name check before, and is a 409."""
     secret = create_api_key(project=project, name="builder", scopes=["datasets"]).secret
     inserted, second_pid = threading.Event(), []
 
@@ -252,14 +276,14 @@ def test_a_name_taken_while_the_request_runs_is_a_400_naming_it(project):
 
     assert errors == []
     [refused] = [result for result in results if result != "created"]
-    assert refused.status_code == 400, refused.content[:300]
+    assert refused.status_code == 409, refused.content[:300]
     assert refused.json()["errors"] == [{"index": None, "field": "name", "message": taken("race-one")}]
     assert Dataset.objects.count() == 1
     assert AuditEvent.objects.filter(action="dataset.created").count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_name_without_latin_letters_taken_while_the_request_runs_is_a_400_naming_it(project):
+def test_a_name_without_latin_letters_taken_while_the_request_runs_is_a_409_naming_it(project):
     """No unique slug guards such a name (its slug is generated): the second create waits for the first on the
     project's row lock, then finds the name taken, instead of making a second dataset of the same name."""
     secret = create_api_key(project=project, name="builder", scopes=["datasets"]).secret
@@ -284,7 +308,7 @@ def test_a_name_without_latin_letters_taken_while_the_request_runs_is_a_400_nami
 
     assert errors == []
     [refused] = [result for result in results if result != "created"]
-    assert refused.status_code == 400, refused.content[:300]
+    assert refused.status_code == 409, refused.content[:300]
     assert refused.json()["errors"][0]["field"] == "name"
     assert "exists already" in refused.json()["errors"][0]["message"]
     assert list(Dataset.objects.values_list("name", flat=True)) == ["日本語"]

@@ -7,6 +7,7 @@ import io
 import json
 import tracemalloc
 from datetime import datetime
+from urllib.parse import urlencode
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -225,7 +226,24 @@ def test_the_schema_says_each_dataset_lists_page_size_limit_and_that_a_larger_on
         [page_size] = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "page_size"]
         assert "100 by default, at most 1,000" in page_size["description"], path
         assert "a larger value is lowered to 1,000" in page_size["description"], path
-        assert page_size["schema"] == {"type": "integer", "default": 100}, path
+        assert "one that is not a whole number of 1 or more is a 400" in page_size["description"], path
+        assert page_size["schema"] == {"type": "integer", "minimum": 1, "default": 100}, path
+
+
+@pytest.mark.parametrize("page_size", ["ten", "1.5", "0", "-5", "１０", " 10"])
+def test_a_page_size_that_is_not_a_whole_number_of_1_or_more_is_a_400_naming_it(reader, v1, page_size):
+    """The schema says integer: a typo does not pass as the default page (DRF's own pagination reads it so)."""
+    for url in (BASE, f"{EVAL}/versions", f"{EVAL}/versions/latest/rows"):
+        response = reader.get(f"{url}?{urlencode({'page_size': page_size})}")
+
+        assert response.status_code == 400, url
+        assert response.json()["errors"] == [
+            {
+                "index": None,
+                "field": "page_size",
+                "message": "Use a whole number of 1 or more; a page holds at most 1,000 items.",
+            }
+        ], url
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,7 @@ def test_a_name_without_latin_letters_posted_twice_makes_one_dataset_and_another
 
     assert (first.status_code, again.status_code) == (201, 201)
     assert first.json()["slug"] == again.json()["slug"] == "dataset-1"
-    assert other.status_code == 400 and fields_named(other) == {"name"}, other.json()
+    assert other.status_code == 409 and fields_named(other) == {"name"}, other.json()
     assert Dataset.objects.count() == 1
 
 

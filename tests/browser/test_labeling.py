@@ -362,6 +362,33 @@ def test_a_label_on_a_paused_queue_is_saved_and_swaps_in_the_home_page_saying_so
     assert not Slot.objects.filter(state=SlotState.LEASED).exists()
 
 
+def test_back_and_forward_around_the_home_page_of_a_paused_queue_show_the_screen_each_address_names(
+    page, live_server, expert, project, queue
+):
+    """Home does not load label.js: reached by a swap, it would share the labeled item's history, and a Back from it
+    once Forward had loaded it as a page would change the address to the item's and leave home on the screen."""
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    first = open_next(page, live_server, queue)
+    Queue.objects.filter(pk=queue.pk).update(is_active=False)
+    home = f"{live_server.url}/p/{project.slug}/"
+    label_by_keyboard(page)
+    expect(page.locator(".messages")).to_contain_text("is paused")
+    assert page.url == home
+
+    with page.expect_navigation():
+        page.go_back()
+    expect(page.locator(".labeling")).to_have_attribute("data-item-id", str(first))
+    with page.expect_navigation():
+        page.go_forward()
+    assert page.url == home and page.locator(".labeling").count() == 0
+
+    page.go_back()
+    assert current_item(page) == first
+    expect(page.locator(".labeling")).to_have_attribute("data-item-id", str(first), timeout=PATIENCE_MS)
+    assert "labeled" in page.locator(".crumbs").inner_text()
+
+
 def test_without_javascript_the_form_posts_and_the_next_page_loads(browser, live_server, expert, project, queue):
     make_items(project, 2)
     context = browser.new_context(java_script_enabled=False)

@@ -133,7 +133,13 @@ def bulk_labeled_items(
 
 
 def make_items(project, count: int, **output_fields) -> list[Item]:
-    """Route `count` new outputs (with these fields) and return the items they became, oldest first."""
+    """Route `count` new outputs (with these fields) and return the items they became, oldest first. A project
+    without a queue is refused: routing would place nothing there, and a test would go on with no item at all."""
+    if not Queue.objects.filter(project=project).exists():
+        raise LookupError(
+            f"make_items: project {project.slug!r} has no queue, so routing would make no item. Make one first "
+            "(a `queue` fixture, Queue.objects.create or label_outputs)."
+        )
     outputs = OutputFactory.create_batch(count, project=project, **output_fields)
     route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
     return list(Item.objects.filter(output__in=outputs).order_by("pk"))

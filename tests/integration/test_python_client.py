@@ -33,6 +33,7 @@ from expertloop_client import (
     Client,
     ConfigurationError,
     Gone,
+    NameTaken,
     NotFound,
     NotReady,
     PermissionDenied,
@@ -1029,6 +1030,9 @@ def test_datasets_are_listed_and_defined_as_the_http_endpoints_answer_and_a_crea
     with pytest.raises(BadRequest) as taken:
         client.create_dataset("Nightly  EVAL", splits={"train": 50, "test": 40}, queues=["nope"])
     assert {error["field"] for error in taken.value.errors} == {"name", "splits", "queues"}
+    with pytest.raises(NameTaken) as taken:
+        client.create_dataset("Nightly  EVAL")
+    assert (taken.value.status, [error["field"] for error in taken.value.errors]) == (409, ["name"])
     with pytest.raises(PermissionDenied, match="datasets"):
         Client(server.url, read_key.secret).create_dataset("Another")
 

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from labeling.exceptions import InvalidSpec
+from labeling.exceptions import InvalidSpec, NameTaken
 from labeling.models import ApiKey, AuditEvent, Dataset, Project, Queue, work_key
 from labeling.rules.dataset_filters import filter_problems, stored_filters
 from labeling.rules.text import has_letter_or_digit, name_problem, noun, slug_for_name, slug_from_name
@@ -78,6 +78,8 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
         and (twin := _created_twin(project, slug_from_name(name), actor, asked))
     ):
         return twin
+    if problems == [("name", _taken(name))]:  # a definition that is sound but for the name: the project's state
+        raise NameTaken(f"Invalid dataset: {_taken(name)}", [_taken(name)], ["name"])
     if problems:
         messages = [problem for _, problem in problems]
         raise InvalidSpec("Invalid dataset: " + " ".join(messages), messages, [field for field, _ in problems])
@@ -112,7 +114,7 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
             if (twin := _created_twin(project, slug_from_name(name), actor, asked)) is not None:
                 return twin  # the same form posted twice at the same instant: this one waited for the first
             if slug_from_name(name) or attempt == GENERATED_SLUG_ATTEMPTS - 1:
-                raise InvalidSpec(f"Invalid dataset: {_name_taken(slug)}", [_name_taken(slug)], ["name"]) from None
+                raise NameTaken(f"Invalid dataset: {_name_taken(slug)}", [_name_taken(slug)], ["name"]) from None
             # A generated slug another create took meanwhile: the next number is free.
     queues = list(Queue.objects.filter(project=project, slug__in=parsed.queues))
     dataset.queues.set(queues)
@@ -146,15 +148,12 @@ def definition_problems(
     problems: list[tuple[str, str]] = []
     if name is not None:
         name = name.replace("\x00", "").strip()
-        slug = slug_from_name(name)
         if not has_letter_or_digit(name):
             problems.append(("name", "A dataset needs a name with at least one letter or digit."))
         elif problem := name_problem(name):
             problems.append(("name", f"The name {problem}."))
-        elif slug and Dataset.objects.filter(project=project, slug=slug).exists():
-            problems.append(("name", _name_taken(slug)))
-        elif not slug and Dataset.objects.filter(project=project, name=name[:200]).exists():
-            problems.append(("name", f"A dataset named {name!r} exists already: give this one another name."))
+        elif _name_in_use(project, name):
+            problems.append(("name", _taken(name)))
     if splits is not None:
         if not splits or any(share <= 0 for share in splits.values()) or sum(splits.values()) != 100:
             problems.append(
@@ -207,6 +206,12 @@ def _unknown_question_keys(project: Project, keys: list[str]) -> list[str]:
         return []
     known = question_keys(project)
     return list(dict.fromkeys(key for key in keys if key not in known))
+
+
+def _taken(name: str) -> str:
+    """The problem of a name in use (`_name_in_use`): by its slug, or, a name with none, as typed."""
+    slug = slug_from_name(name)
+    return _name_taken(slug) if slug else f"A dataset named {name!r} exists already: give this one another name."
 
 
 def _name_taken(slug: str) -> str:

@@ -119,7 +119,8 @@
       headers: { "X-Swap-Screen": "1" },
     }).then(function (response) {
       var type = response.headers.get("Content-Type") || "";
-      if (type.indexOf("text/html") !== 0) throw new Error("not a screen");
+      var navigate = response.headers.get("X-Screen-Navigate");
+      if (type.indexOf("text/html") !== 0 && !navigate) throw new Error("not a screen");
       var url = response.headers.get("X-Screen-Location") || response.url;
       if (isSignIn(url)) {
         return keepUnsent(sending, "You were signed out, so this was not saved.", "after you sign in", {
@@ -144,6 +145,12 @@
           "saved. Your answers are still here: press Enter to send them again (a label saved already is not doubled).");
       }
       if (sending.id === "label-form" && response.ok) forgetDraft();  // saved (a refusal answers 400)
+      if (navigate) {
+        // A page without this script (home, after a label on a paused queue): loaded as a page, its own history
+        // entry, as a swap would leave it in this page's history, where Back and Forward need the script.
+        location.assign(navigate);
+        return;
+      }
       return response.text().then(function (html) {
         var before = document.querySelector(".labeling");
         show(html, url, answers);

@@ -7,13 +7,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from labeling.models import CycleStatus, Project, ReviewCycle
-from labeling.rules.calendar import week_end
+from labeling.rules.calendar import created_week, cycle_week, week_end
 from labeling.rules.weekly_close import (
     OVERDUE_AFTER,
     CloseState,
     beat_closes,
     beat_leaves_open_before,
+    close_due_at,
     close_status,
+    ended_before_the_project,
+    last_due_week,
+    left_to_a_lead,
     weeks_to_read,
 )
 from labeling.selectors.platform import platform_rows
@@ -169,3 +173,81 @@ def test_every_week_beat_leaves_open_is_before_the_bound_the_home_page_reads_bel
             assert week < bound, week
         elif week < bound:  # beat's whatever its close did: only the latest closed week, which no reader counts
             assert week == latest_closed, week
+
+
+# Zones whose clocks change at or near midnight (Santiago, Havana, São Paulo, Tehran, Asunción), by half or quarter
+# hours (Lord Howe, Chatham, Kathmandu, Kolkata), that skipped a day (Apia), and that went back across midnight, 00:01
+# to 23:01 (St John's and Goose Bay, before 2011).
+ZONES = [
+    "UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Santiago", "America/Havana",
+    "America/Sao_Paulo", "America/Asuncion", "Asia/Tehran", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe",
+    "Pacific/Chatham", "Pacific/Apia", "America/St_Johns", "America/Goose_Bay",
+]  # fmt: skip
+# Creation moments around the midnight a week ends at: just before, at it, within an hour after (a clock sent back
+# repeats that hour), and well after.
+NEAR_THE_END = [
+    timedelta(microseconds=-1),
+    timedelta(0),
+    timedelta(minutes=1),
+    timedelta(minutes=30),
+    timedelta(hours=1),
+]
+AROUND_A_CHANGE = [*NEAR_THE_END, timedelta(minutes=59), timedelta(minutes=61), timedelta(hours=3), timedelta(days=2)]
+
+
+def moments_week_ends_are_read_at(zone: ZoneInfo, day: date) -> list[timedelta]:
+    """Every step around a clock change within a day of `day`'s midnight; a few on every tenth other day."""
+    noon = datetime.combine(day, datetime.min.time(), tzinfo=zone) + timedelta(hours=12)
+    if (noon - timedelta(days=2)).utcoffset() != (noon + timedelta(days=1)).utcoffset():
+        return AROUND_A_CHANGE
+    return NEAR_THE_END if day.toordinal() % 10 == 0 else []  # every weekday in turn
+
+
+def test_ended_before_the_project_is_the_created_week_rule_and_the_moment_reading_but_where_midnight_came_twice():
+    """`ended_before_the_project` is `left_to_a_lead` of the created week. Over 31 years of weeks, in every weekday's
+    calendar and zones with odd clock changes, it agrees with the reading of the creation moment against the week's
+    end, but for a project created in the hour after a midnight that came twice (the clock sent back across it):
+    there, by the calendar (`cycle_week`), the creation is in the week that had just ended."""
+    differ = []
+    for name in ZONES:
+        zone = ZoneInfo(name)
+        projects = [Project(slug="p", time_zone=name, cycle_weekday=weekday) for weekday in range(7)]
+        day = date(2000, 1, 3)
+        while day < date(2031, 1, 1):
+            project, week = projects[day.weekday()], day - timedelta(days=7)  # the week ending at `day`'s midnight
+            steps = moments_week_ends_are_read_at(zone, day)
+            end = week_end(project, week).astimezone(UTC) if steps else None  # steps in elapsed time
+            for step in steps:
+                project.created_at = end + step
+                one_rule = ended_before_the_project(project, week)
+                assert one_rule is left_to_a_lead(week, created=cycle_week(project, project.created_at))
+                if one_rule is not (project.created_at >= end):
+                    differ.append((name, day, step))
+            day += timedelta(days=1)
+
+    assert {(name, day.year) for name, day, _ in differ} == {
+        (name, year) for name in ("America/St_Johns", "America/Goose_Bay") for year in range(2000, 2011)
+    }
+    for name, day, step in differ:  # each within the hour after a midnight that came twice: its clock went back
+        midnight = datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(name)).astimezone(UTC)
+        assert timedelta(0) < step <= timedelta(hours=1), (name, day, step)
+        assert (midnight + step).astimezone(ZoneInfo(name)).date() < day, (name, day, step)
+
+
+def test_a_project_created_in_the_hour_after_a_midnight_that_came_twice_has_the_week_beat_closes_to_close(settings):
+    """St John's, 1 November 2009: at 00:01 the clocks went back to 23:01 on Saturday. Created at 23:30 the second
+    time, the project's Sunday week is the one that ended at midnight: the home page says beat is closing it, as beat
+    does, not that there is nothing to close yet."""
+    zone = ZoneInfo("America/St_Johns")
+    created = datetime(2009, 10, 31, 23, 30, fold=1, tzinfo=zone).astimezone(UTC)
+    project = Project(slug="s", time_zone="America/St_Johns", cycle_weekday=6, created_at=created)
+    week = date(2009, 10, 25)
+    assert created >= week_end(project, week) and cycle_week(project, created) == week
+    settings.CYCLE_CLOSE_GRACE_HOURS = 2  # due past the repeated hour: read then, the running week is the next one
+    now = close_due_at(project, week) + timedelta(minutes=1)
+
+    status = close_status(project, {}, now)
+
+    assert (status.state, status.week) == (CloseState.CLOSING, week)
+    assert beat_closes(week, created=created_week(project), last_due=last_due_week(project, now), latest_closed=None,
+                       failed=False)  # fmt: skip

@@ -17,8 +17,10 @@ from .errors import (
     BuildFailed,
     ChecksumMismatch,
     ConfigurationError,
+    Conflict,
     ExpertloopError,
     Gone,
+    NameTaken,
     NotFound,
     NotReady,
     PermissionDenied,
@@ -30,8 +32,8 @@ from .errors import (
 from .metrics import Cycles, Metrics, Records
 
 __all__ = [
-    "AuthenticationFailed", "BadRequest", "BuildFailed", "ChecksumMismatch", "Client", "ConfigurationError", "Cycles",
-    "Dataset", "DatasetVersion", "ExpertloopError", "Gone", "Metrics", "NotFound", "NotReady", "PermissionDenied",
-    "QuestionAsked", "QuestionHistory", "RateLimited", "Records", "RecordError", "ServerError", "Stats",
-    "StillPreparing", "__version__",
+    "AuthenticationFailed", "BadRequest", "BuildFailed", "ChecksumMismatch", "Client", "ConfigurationError", "Conflict",
+    "Cycles", "Dataset", "DatasetVersion", "ExpertloopError", "Gone", "Metrics", "NameTaken", "NotFound", "NotReady",
+    "PermissionDenied", "QuestionAsked", "QuestionHistory", "RateLimited", "Records", "RecordError", "ServerError",
+    "Stats", "StillPreparing", "__version__",
 ]  # fmt: skip

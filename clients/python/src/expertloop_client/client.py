@@ -259,9 +259,9 @@ class Client:
         test 20, rebuilt when a week closes. `since` and `until` without an offset are read in the project's time
         zone. `models`: any of these; `metadata`: each key holds one of its values (as text, `{"plan": ["pro"]}`);
         `text_any`: phrases, one of which the answer holds, in any case (as a queue's "Answer contains any of").
-        BadRequest names each problem's field (a name taken, shares not adding up to 100, an unknown queue or
-        question, a blank filter value). Not retried but after a 429: a repeat of a create that went through is
-        refused as a name taken."""
+        BadRequest names each problem's field (shares not adding up to 100, an unknown queue or question, a blank
+        filter value, and a name taken beside them); NameTaken (409) a definition whose one problem is its name. Not
+        retried but after a 429: a repeat of a create that went through is refused as a name taken."""
         body: dict[str, Any] = {"name": name}
         for field, value in (
             ("description", description), ("queues", queues), ("questions", questions),

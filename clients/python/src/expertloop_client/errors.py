@@ -36,8 +36,16 @@ class NotFound(ExpertloopError):
     """404: no such project, dataset, version or week, or not the key's to read."""
 
 
-class NotReady(ExpertloopError):
+class Conflict(ExpertloopError):
+    """409: the project's state refuses the call; `errors` names the field at fault, if any."""
+
+
+class NotReady(Conflict):
     """409: the dataset version is still building, or failed."""
+
+
+class NameTaken(Conflict):
+    """409: another dataset of the project has the name (its slug); `errors` names the field `name`."""
 
 
 class Gone(ExpertloopError):
@@ -90,6 +98,8 @@ def error_for(status: int, errors: list[dict[str, Any]], fallback: str) -> Exper
     ]
     message = f"HTTP {status}: " + ("; ".join(messages) if messages else fallback)
     kind = _BY_STATUS.get(status, ServerError if status >= 500 else ExpertloopError)
+    if status == 409 and any(isinstance(error, dict) and error.get("field") == "name" for error in errors):
+        kind = NameTaken  # a create's name; a version's 409 (NotReady) names no field
     return kind(message, status=status, errors=errors)
 
 
