@@ -6,6 +6,12 @@ scripts/bootstrap.sh requirements.txt
 export DEBUG=true
 # Every demo user may create a project (New project on the home page); a real server defaults to staff only.
 export PROJECT_CREATORS="${PROJECT_CREATORS:-everyone}"
+# The demo is SQLite and eager Celery by design: a server's settings left in the shell are set aside, and said so.
+ignored=""
+for name in DATABASE_URL REDIS_URL; do [ -n "${!name:-}" ] && ignored="$ignored${ignored:+ and }$name"; done
+if [ -n "$ignored" ]; then
+  echo "The demo ignores $ignored: it runs on SQLite (var/expertloop.sqlite3) with Celery tasks run in-process." >&2
+fi
 unset DATABASE_URL REDIS_URL
 # As scripts/test.sh: with PYTHONDONTWRITEBYTECODE set, every process compiled scikit-learn from source again (the
 # meeting page's first "Refresh figures" took 28 s); the demo writes the bytecode once.

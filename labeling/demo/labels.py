@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Least
 
-from labeling.models import Comment, Flag, Label, Output, Project, Queue, Rubric
-from labeling.rules.calendar import cycle_week
+from labeling.models import Comment, Flag, Item, Label, Output, Project, Queue, Rubric, Skip
+from labeling.rules.calendar import cycle_week, week_end
 from labeling.services.assignment import next_item, release_lease, skip_item
 from labeling.services.labels import comment_on_item, flag_item, submit_label
 
@@ -21,6 +21,7 @@ from .conversation import FAILURES
 
 EXPERTS = ("expert1", "expert2")
 THIS_WEEK_SHARE = 0.3  # of this week's items expert1 has already done
+GIVEN_AFTER = timedelta(days=1)  # an expert reviews an output about a day after it came (date_past_work)
 # What an expert writes when raising a failure for the meeting: about the failure they saw.
 FLAG_NOTES = {
     "wrong_policy": "Policy question: does the 30-day window start at delivery or at purchase? We answer both ways.",
@@ -84,7 +85,7 @@ class ReviewHistory:
                         self.flagged.add(expert.pk)
                     if rng.random() < 0.03:
                         comment_on_item(author=expert, item=item, body=rng.choice(COMMENTS))
-        date_past_work(self.project, self.current, self.now)
+        date_past_work(self.project, self.now)
         return made
 
 
@@ -98,21 +99,44 @@ def _flag_note(kind: str, output) -> str:
     return FLAG_NOTES.get(kind, FLAG_NOTES["missing_escalation"])  # "rude": the customer was upset too
 
 
-def date_past_work(project: Project, current, now) -> None:
-    """Past weeks' labels were given during those weeks, not while seeding: a day after each output. The flags and
-    comments an expert left with a label came with it (the meeting page and the frozen agenda show when a flag was
-    raised). And each label took a reviewer a minute or two, not the instant the seed took (the experts' median time
-    and expert hours show it)."""
-    occurred_at = Subquery(Output.objects.filter(items__pk=OuterRef("item_id")).values("occurred_at")[:1])
-    given_at = Least(occurred_at + timedelta(days=1), Value(now))
-    Label.objects.filter(item__project=project, item__week__lt=current).update(created_at=given_at, updated_at=given_at)
+def date_past_work(project: Project, now) -> None:
+    """The demo experts' work was given as they reviewed, not while seeding: each label and skip a day after its output,
+    within its item's week (a closed week's labels came before its close, which froze them), and this week's before
+    `now`; an item was complete with its last label. The flags and comments an expert left with a label came with it
+    (the meeting page and the frozen agenda show when a flag was raised). And each label took a reviewer a minute or
+    two, not the instant the seed took (the experts' median time and expert hours show it)."""
+    for model in (Label, Skip):
+        _given_in_their_week(project, model, now)
+    last_label = Label.objects.filter(item_id=OuterRef("pk")).order_by("-created_at").values("created_at")[:1]
+    Item.objects.filter(project=project, completed_at__isnull=False).update(
+        completed_at=Coalesce(Subquery(last_label), F("completed_at"))
+    )
     for model, person in ((Flag, "expert_id"), (Comment, "author_id")):
         labeled_at = Label.objects.filter(item_id=OuterRef("item_id"), expert_id=OuterRef(person)).values("created_at")
         # One left by someone who did not label the item (a lead's) keeps its time.
         when = Coalesce(Subquery(labeled_at[:1]), F("created_at"))
-        model.objects.filter(item__project=project, item__week__lt=current).update(created_at=when)
+        model.objects.filter(item__project=project).update(created_at=when)
     # 25 to 164 s, spread by label and expert without a random draw (the seed stays reproducible).
     Label.objects.filter(item__project=project).update(seconds_spent=25 + (F("id") * 7919 + F("expert_id") * 31) % 140)
+
+
+def _given_in_their_week(project: Project, model: type[Label] | type[Skip], now) -> None:
+    """Date `model`'s rows (labels or skips) a day after their output, or, for an output that came later than a day
+    before its item's week ended (or before `now`), halfway from it to that end: never at or after it."""
+    rows = model.objects.filter(item__project=project)
+    occurred_at = Subquery(Output.objects.filter(items__pk=OuterRef("item_id")).values("occurred_at")[:1])
+    given_at = Least(occurred_at + GIVEN_AFTER, Value(now))
+    moments = {"created_at": given_at, **({"updated_at": given_at} if model is Label else {})}
+    rows.update(**moments)
+    late = []
+    for week in rows.values_list("item__week", flat=True).distinct():
+        ends = min(week_end(project, week), now)
+        for pk, output_at in rows.filter(item__week=week, created_at__gte=ends).values_list(
+            "pk", "item__output__occurred_at"
+        ):
+            at = output_at + (ends - output_at) / 2
+            late.append(model(pk=pk, **dict.fromkeys(moments, at)))
+    model.objects.bulk_update(late, list(moments), batch_size=500)
 
 
 def _answers(rng: random.Random, kind: str, output, scale: list[int]) -> dict:

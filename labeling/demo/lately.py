@@ -12,23 +12,28 @@ Written through the same services the pages use.
 """
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 
 from labeling.models import (
     Alert,
     AlertRule,
+    ApiKey,
     AuditEvent,
     DatasetVersion,
     Decision,
     Flag,
     Item,
+    OperatorToken,
     Project,
     Queue,
     Resolution,
     ResolutionStatus,
     ReviewCycle,
+    SavedView,
+    WebhookEndpoint,
+    WebhookKind,
 )
 from labeling.rules.calendar import week_end, week_start
 from labeling.rules.gold import gold_answers, open_ties
@@ -63,6 +68,7 @@ SECOND_LOOK_AT = timedelta(hours=9, minutes=15)
 # Then the week's ties, one a minute (seed._settle_ties), once the second look's flags are resolved.
 TIES_DECIDED_AT = timedelta(hours=9, minutes=30)
 EXPORT_TOKEN_NAME = "Nightly usage export to the finance sheet"
+EXPORT_RUNS_AT = time(2, 0)  # UTC, each night
 APP_KEY_NAME = "Support bot (production)"
 CONFIRM_NOTE = "Second look in the weekly meeting: the experts were right, nothing to change."
 RESOLVED_NOTE = "Discussed in the meeting: gold confirmed as it was."
@@ -73,13 +79,48 @@ WITHDRAW_REASON = (
 )
 
 
-def pause_a_queue_with_an_item_held(*, project: Project, this_week: date) -> Queue:
-    """Open the escalations queue on this week's outputs, let `expert1` take an item, then pause the queue."""
+def since_the_last_close(project: Project, now: datetime, share: float) -> datetime:
+    """A moment of what the team did this week: `share` of the way from the project's last close to `now` (the seed's
+    moment), so the steps of the story keep their order, after the week's close, whenever the demo is seeded."""
+    last_close = max(project.cycles.filter(closed_at__isnull=False).values_list("closed_at", flat=True))
+    return last_close + (now - last_close) * share
+
+
+def date_this_weeks_doings(*, project: Project, now: datetime) -> None:
+    """What the lead and the engineer did this week happened at moments of its own, not when the demo was seeded: the
+    lead saved the two views, then withdrew v1 of the thumbs-down regressions; the engineer then added the training
+    pipeline's endpoint (after that withdrawal: it was told of no version). Their rows and the audit log say when."""
+    saved_at = since_the_last_close(project, now, 0.2)
+    views = SavedView.objects.filter(project=project)
+    views.update(created_at=saved_at)
+    AuditEvent.objects.filter(project=project, action="saved_view.created").update(at=saved_at)
+    withdrawn_at = since_the_last_close(project, now, 0.5)
+    DatasetVersion.objects.filter(dataset__project=project, withdrawn_at__isnull=False).update(
+        withdrawn_at=withdrawn_at
+    )
+    AuditEvent.objects.filter(project=project, action="dataset.version_withdrawn").update(at=withdrawn_at)
+    added_at = since_the_last_close(project, now, 0.8)
+    pipeline = WebhookEndpoint.objects.filter(project=project, kind=WebhookKind.STANDARD)
+    AuditEvent.objects.filter(project=project, action="webhook.created", details__kind=WebhookKind.STANDARD).update(
+        at=added_at
+    )
+    pipeline.update(created_at=added_at)
+
+
+def pause_a_queue_with_an_item_held(*, project: Project, this_week: date, now: datetime) -> Queue:
+    """Open the escalations queue on this week's outputs, let `expert1` take an item, then pause the queue: this week,
+    after the last week's close, not when the demo was seeded (the queue and the audit log say when)."""
     lead = get_user_model().objects.get(username=LEAD_USERNAME)
     queue = create_queue(project=project, values=PAUSED_QUEUE, actor=lead)
     backfill_queue(queue=queue, since=week_start(project, this_week))
     next_item(expert=get_user_model().objects.get(username=HOLDER), queue=queue)
-    return update_queue(queue=queue, values=replace(PAUSED_QUEUE, is_active=False), actor=lead)
+    queue = update_queue(queue=queue, values=replace(PAUSED_QUEUE, is_active=False), actor=lead)
+    opened_at, paused_at = since_the_last_close(project, now, 0.4), since_the_last_close(project, now, 0.7)
+    Queue.objects.filter(pk=queue.pk).update(created_at=opened_at, paused_at=paused_at)
+    events = AuditEvent.objects.filter(project=project, details__queue=queue.pk)
+    events.filter(action__in=["queue.created", "queue.backfilled"]).update(at=opened_at)
+    events.filter(action="queue.updated").update(at=paused_at)
+    return queue
 
 
 def confirm_a_flagged_item(*, project: Project, week: date) -> Item | None:
@@ -152,20 +193,52 @@ def withdraw_a_version_with_outdated_gold(*, project: Project) -> DatasetVersion
     return withdraw_version(dataset=dataset, number=1, reason=WITHDRAW_REASON, actor=lead).version
 
 
-def acknowledge_the_missed_quota(*, project: Project) -> None:
-    """The lead has seen the summarizer's missed quota (its idle queue's alert stays open)."""
+def date_alerts_found_after_the_last_close(*, projects: list[Project], now: datetime) -> None:
+    """The evaluation that runs after each close (or each failed one) found the projects' alerts, not the demo's seed:
+    each alert opened at the project's last closing moment, where a close (or the sweep that recorded its failure)
+    asked for it. The hourly evaluation has seen them since, at `now`."""
+    for project in projects:
+        closings = project.cycles.values_list("closed_at", "failed_at")
+        moments = [moment for pair in closings for moment in pair if moment is not None and moment < now]
+        if moments:
+            Alert.objects.filter(project=project).update(opened_at=max(moments))
+
+
+def acknowledge_the_missed_quota(*, project: Project, now: datetime) -> None:
+    """The lead has seen the summarizer's missed quota (its idle queue's alert stays open): halfway from its opening to
+    `now`, not when the demo was seeded, as the alert and the audit log say."""
     lead = get_user_model().objects.get(username=LEAD_USERNAME)
     for alert in Alert.objects.unresolved().filter(project=project, rule=AlertRule.QUOTA_MISSED).order_by("pk"):
         acknowledge_alert(alert=alert, user=lead)
+        seen_at = alert.opened_at + (now - alert.opened_at) / 2
+        Alert.objects.filter(pk=alert.pk).update(acknowledged_at=seen_at)
+        AuditEvent.objects.filter(project=project, action="alert.acknowledged", details__alert=alert.pk).update(
+            at=seen_at
+        )
 
 
-def issue_the_usage_export_token(*, operator) -> None:
-    """The operator's token a nightly script pulls the platform usage with; it has run once (the tokens page shows
-    when). The secret is dropped: that script's copy is the only one."""
-    authenticate_operator_token(issue_operator_token(user=operator, name=EXPORT_TOKEN_NAME).secret)
+def issue_the_usage_export_token(*, operator, now: datetime) -> None:
+    """The operator's token a nightly script pulls the platform usage with, issued the afternoon before the script's
+    last night run, its first (the tokens page shows when), not when the demo was seeded. The secret is dropped: that
+    script's copy is the only one."""
+    issued = issue_operator_token(user=operator, name=EXPORT_TOKEN_NAME)
+    authenticate_operator_token(issued.secret)
+    ran_at = datetime.combine(now.date(), EXPORT_RUNS_AT, tzinfo=UTC)
+    if ran_at > now - timedelta(minutes=1):
+        ran_at -= timedelta(days=1)
+    OperatorToken.objects.filter(pk=issued.token.pk).update(created_at=ran_at - timedelta(hours=9), last_used_at=ran_at)
 
 
 def issue_the_apps_ingest_key(*, project: Project) -> None:
-    """The key the support bot's production app sends outputs and events with, and has just used. The secret is
-    dropped: the app's deployment holds the only copy (the demo's own key, printed by the command, is another)."""
-    authenticate_key(create_api_key(project=project, name=APP_KEY_NAME, scopes=["ingest"], command="seed_demo").secret)
+    """The key the support bot's production app sends outputs and events with: issued when the team adopted
+    expertloop, as its audit entry says, and last used by the app's newest output, not when the demo was seeded. The
+    secret is dropped: the app's deployment holds the only copy (the demo's own key, printed by the command, is
+    another)."""
+    issued = create_api_key(project=project, name=APP_KEY_NAME, scopes=["ingest"], command="seed_demo")
+    authenticate_key(issued.secret)
+    newest = project.outputs.order_by("-occurred_at").values_list("occurred_at", flat=True).first()
+    adopted = Project.objects.values_list("created_at", flat=True).get(pk=project.pk)  # dated back in the database
+    ApiKey.objects.filter(pk=issued.api_key.pk).update(created_at=adopted, last_used_at=newest)
+    AuditEvent.objects.filter(project=project, action="api_key.created", details__prefix=issued.api_key.prefix).update(
+        at=adopted
+    )

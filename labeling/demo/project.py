@@ -6,7 +6,17 @@ from typing import Any
 from django.db.models import F, Value
 from django.db.models.functions import Least
 
-from labeling.models import AuditEvent, Dataset, Output, Project, Queue, RedactionRuleSet, Rubric, WebhookEndpoint
+from labeling.models import (
+    AuditEvent,
+    Dataset,
+    Membership,
+    Output,
+    Project,
+    Queue,
+    RedactionRuleSet,
+    Rubric,
+    WebhookEndpoint,
+)
 
 from .conversation import GPT_NEXT
 from .shop import POLICY, SHOP
@@ -250,13 +260,13 @@ SET_UP_ACTIONS = ("project.created", "redaction.rules_saved", "queue.backfilled"
 
 
 def date_back_to_adoption(project: Project, adopted: datetime) -> None:
-    """The team adopted expertloop at `adopted`, not when the demo was seeded: the project was made, its rubric v1
-    published and the rest of its set-up done then (redaction rules, queues and their backfills, datasets, the Slack
-    endpoint), as their rows and the audit log say (history sent before it keeps its own dates). Called once that
-    set-up is done, before the first week closes: what the team did later keeps its own moment."""
+    """The team adopted expertloop at `adopted`, not when the demo was seeded: the project was made with its members,
+    its rubric v1 published and the rest of its set-up done then (redaction rules, queues and their backfills,
+    datasets, the Slack endpoint), as their rows and the audit log say (history sent before it keeps its own dates).
+    Called once that set-up is done, before the first week closes: what the team did later keeps its own moment."""
     Project.objects.filter(pk=project.pk).update(created_at=adopted)
     Rubric.objects.filter(project=project, version=1).update(created_at=adopted)
-    for model in (RedactionRuleSet, Queue, Dataset, WebhookEndpoint):
+    for model in (Membership, RedactionRuleSet, Queue, Dataset, WebhookEndpoint):
         model.objects.filter(project=project).update(created_at=adopted)
     set_up = AuditEvent.objects.filter(project=project)
     set_up.filter(action__in=SET_UP_ACTIONS).update(at=adopted)

@@ -16,6 +16,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django.db.models import Min, OuterRef, Subquery
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from labeling.exceptions import BatchInvalid, DomainError
@@ -24,6 +26,7 @@ from labeling.models import (
     AuditEvent,
     DatasetVersion,
     Decision,
+    Item,
     Label,
     Membership,
     Output,
@@ -61,6 +64,8 @@ from .lately import (
     TIES_DECIDED_AT,
     acknowledge_the_missed_quota,
     confirm_a_flagged_item,
+    date_alerts_found_after_the_last_close,
+    date_this_weeks_doings,
     decided_in_the_meeting,
     in_the_meeting,
     issue_the_apps_ingest_key,
@@ -166,6 +171,9 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             issue_the_apps_ingest_key(project=project)
             # After the history: the engineer's endpoint has been told of no past version.
             add_pipeline_endpoint(project=project, engineer=get_user_model().objects.get(username=ENGINEER_USERNAME))
+            date_this_weeks_doings(project=project, now=now)
+            _date_accounts_back()
+            _date_items_as_routed()
         revoked = _revoke_demo_keys(project)
         issued = create_api_key(project=project, name=KEY_NAME, scopes=KEY_SCOPES, command="seed_demo")
     outputs = Output.objects.filter(project=project)
@@ -289,7 +297,7 @@ def _weekly_cycles(project: Project, now: datetime, reviews: ReviewHistory, slac
         for text, owner, due_in_days in DECISIONS
     ]
     decided_in_the_meeting(decisions, closed=cycle, now=now)  # this Monday's
-    pause_a_queue_with_an_item_held(project=project, this_week=this_week)
+    pause_a_queue_with_an_item_held(project=project, this_week=this_week, now=now)
     withdraw_a_version_with_outdated_gold(project=project)
     # This week's labels are resolved on commit (after this transaction); the live figures need their gold now.
     resolve_stale_items(project_id=project.pk)
@@ -339,8 +347,10 @@ def _platform_view(now: datetime) -> None:
     backfill_usage(projects=projects, weeks=TREND_WEEKS, now=now)
     for project in projects:
         evaluate_alerts(project=project, now=now)
-    acknowledge_the_missed_quota(project=next(project for project in projects if project.slug == SUMMARIZER_SLUG))
-    issue_the_usage_export_token(operator=get_user_model().objects.get(username=ADMIN[0]))
+    date_alerts_found_after_the_last_close(projects=projects, now=now)
+    summarizer = next(project for project in projects if project.slug == SUMMARIZER_SLUG)
+    acknowledge_the_missed_quota(project=summarizer, now=now)
+    issue_the_usage_export_token(operator=get_user_model().objects.get(username=ADMIN[0]), now=now)
 
 
 def _settle_ties(project: Project, week, lead) -> None:
@@ -384,6 +394,26 @@ def _reset_people(project: Project) -> list[Credential]:
         if credential.role != "superuser":
             Membership.objects.update_or_create(user=user, project=project, defaults={"role": credential.role})
     return credentials
+
+
+def _date_accounts_back() -> None:
+    """Each demo user's account was made when they first joined a demo project (their memberships are dated to its
+    adoption), not when the demo was seeded; `admin`'s, the operator who set the platform up, a day before the first
+    team adopted it."""
+    User = get_user_model()
+    first_joined = Membership.objects.filter(user=OuterRef("pk")).order_by("created_at").values("created_at")[:1]
+    User.objects.filter(username__in=MEMBERS).update(date_joined=Subquery(first_joined))
+    first_adopted = Project.objects.filter(slug__in=[SLUG, SQL_SLUG, SUMMARIZER_SLUG]).aggregate(Min("created_at"))
+    User.objects.filter(username=ADMIN[0]).update(date_joined=first_adopted["created_at__min"] - timedelta(days=1))
+
+
+def _date_items_as_routed() -> None:
+    """Each item was made when its output was routed into its queue, not when the demo was seeded: as it came, or, for
+    an output older than its queue, by the queue's backfill when the queue was made."""
+    occurred_at = Subquery(Output.objects.filter(pk=OuterRef("output_id")).values("occurred_at"))
+    queue_made_at = Subquery(Queue.objects.filter(pk=OuterRef("queue_id")).values("created_at"))
+    items = Item.objects.filter(project__slug__in=[SLUG, SQL_SLUG, SUMMARIZER_SLUG])
+    items.update(created_at=Greatest(occurred_at, queue_made_at))
 
 
 def _revoke_demo_keys(project: Project) -> int:

@@ -227,4 +227,4 @@ def _review_until(
             misread += 1  # after the draws: the other weeks' labels stay as they were
             answers = {"faithful": False, "coverage": 3, "unsupported": ["invented fact"]}
         submit_label(expert=expert, item=item, rubric=rubric, answers=answers)
-    date_past_work(project, stalled_from, now)
+    date_past_work(project, now)

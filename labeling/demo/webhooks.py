@@ -109,7 +109,8 @@ def record_slack_answers(*, endpoint: WebhookEndpoint, now: datetime | None = No
     failing_since = closes.closed_at(endpoint.project, last_week, now)
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         enabled=False,
-        disabled_at=min(failing_since + timedelta(hours=25), now),
+        # By the failure that made the failures too many: the last delivery's last attempt.
+        disabled_at=max(delivery.finished_at for delivery in deliveries),
         consecutive_failures=2 * FAILED_ATTEMPTS,
         failing_since=failing_since,
         disabled_reason=(
@@ -120,11 +121,16 @@ def record_slack_answers(*, endpoint: WebhookEndpoint, now: datetime | None = No
     )
 
 
+# Seeded sooner after the close than the retry schedule lasts, the schedule is squeezed into this share of the time
+# since: the endpoint was disabled a while before the demo was seeded, not at that very moment ("0 minutes ago").
+SQUEEZED_INTO = 0.8
+
+
 def _retried_at(closed_at: datetime, now: datetime) -> list[datetime]:
     """When each attempt of a delivery that failed throughout was made: the retry schedule from the close, scaled
-    down to end by `now` when less than its length has passed since."""
-    scale = min(1.0, (now - closed_at).total_seconds() / RETRY_OFFSETS[-1])
-    return [min(closed_at + timedelta(seconds=offset * scale), now) for offset in RETRY_OFFSETS]
+    down to end within SQUEEZED_INTO of the time to `now` when less than its length has passed since."""
+    scale = min(1.0, SQUEEZED_INTO * (now - closed_at).total_seconds() / RETRY_OFFSETS[-1])
+    return [closed_at + timedelta(seconds=offset * scale) for offset in RETRY_OFFSETS]
 
 
 def _cycle_of_each(deliveries: list[WebhookDelivery], cycles: list) -> list:

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.django_db
 
 WEEK = timedelta(days=7)
 SEED_MAIL: list = []  # what the module's seed sent (pytest-django empties mail.outbox before each test)
+SEEDED_BETWEEN: list[datetime] = []  # the module's clock when its seed started and when it ended
 
 
 def seed(*args: str) -> str:
@@ -51,7 +52,9 @@ def seeded(django_db_setup, django_db_blocker, demo_clock):
     from labeling.demo.seed import delete_demo
 
     with django_db_blocker.unblock():
+        SEEDED_BETWEEN[:] = [timezone.now()]
         out = seed()
+        SEEDED_BETWEEN.append(timezone.now())
         assert_clock_covers_every_project(demo_clock, by="demo_clock")  # no demo project in a zone left out of it
     SEED_MAIL[:] = mail.outbox
     yield out
@@ -693,7 +696,7 @@ def test_three_projects_in_three_states_of_health(seeded):
     SQL assistant's last close failed; the ticket summarizer's experts stopped two weeks ago, so its last two
     closed weeks missed their quota while outputs kept arriving and its queue fills up unread."""
     from labeling.demo.summarizer import QUOTA, STALLED_WEEKS, SUMMARIZER_SLUG, WEEKS
-    from labeling.demo.team import FAILED_CLOSE_ERROR, SQL_SLUG
+    from labeling.demo.team import SQL_SLUG, failed_close_error
     from labeling.models import CycleStatus, Label, QueueWeek, ReviewCycle
     from labeling.rules.calendar import cycle_week, week_start
 
@@ -705,7 +708,7 @@ def test_three_projects_in_three_states_of_health(seeded):
 
     sql = Project.objects.get(slug=SQL_SLUG)
     failed = ReviewCycle.objects.get(project=sql, week=cycle_week(sql, now) - timedelta(weeks=1))
-    assert (failed.status, failed.failure_kind, failed.last_error) == (CycleStatus.OPEN, "close", FAILED_CLOSE_ERROR)
+    assert (failed.status, failed.failure_kind, failed.last_error) == (CycleStatus.OPEN, "close", failed_close_error())
     assert ReviewCycle.objects.get(project=sql, week=cycle_week(sql, now) - timedelta(weeks=2)).status == "closed"
 
     summarizer = Project.objects.get(slug=SUMMARIZER_SLUG)
@@ -1165,3 +1168,121 @@ def test_the_dashboards_pass_rate_chart_starts_on_the_first_week_with_figures(se
     assert response.context["filters"]["from"] == week_label(first_week_of_the_project(project))
     chart = str(response.context["quality_chart"])
     assert chart.split("<tbody><tr><td>")[1].startswith(f"{week_label(first)}<")
+
+
+@pytest.mark.parametrize("slug", ["support-bot", "sql-assistant", "ticket-summarizer"])
+def test_no_label_of_a_closed_week_was_given_after_the_close_that_froze_it(seeded, slug):
+    """A week's close froze its labels into its report: each was given, and last changed, before that close (those of
+    outputs that came on the week's last day too), and the running week's before the demo was seeded."""
+    from django.db.models import Q
+
+    from labeling.models import Label, ReviewCycle
+    from labeling.rules.calendar import cycle_week
+
+    project = Project.objects.get(slug=slug)
+    closed = ReviewCycle.objects.filter(project=project, status="closed")
+    assert closed.exists()
+    for cycle in closed:
+        after = Q(created_at__gte=cycle.closed_at) | Q(updated_at__gte=cycle.closed_at)
+        late = Label.objects.filter(item__project=project, item__week=cycle.week).filter(after)
+        assert not late.exists(), f"{late.count()} labels of {cycle.label} after its close at {cycle.closed_at}"
+    # The running week's too: none at the moment of the seed but for an output of the last minutes.
+    running = Label.objects.filter(item__project=project, item__week=cycle_week(project, SEEDED_BETWEEN[0]))
+    older = running.filter(item__output__occurred_at__lt=SEEDED_BETWEEN[0] - timedelta(minutes=2))
+    assert not older.filter(created_at__gte=SEEDED_BETWEEN[0] - timedelta(minutes=1)).exists()
+
+
+def test_each_demo_member_joined_before_their_first_label_not_when_the_demo_was_seeded(seeded, client):
+    """The members page's *Joined* is when the team adopted expertloop, before the member's first label there, and each
+    account was made by then (`admin`'s, the operator's, before any team adopted it): not the day the demo was
+    seeded."""
+    from django.db.models import Min
+
+    from labeling.models import Label
+
+    seeded_at = SEEDED_BETWEEN[0]
+    memberships = Membership.objects.filter(project__slug__in=["support-bot", "sql-assistant", "ticket-summarizer"])
+    assert memberships.count() == 4 + 3 + 3
+    for membership in memberships.select_related("user", "project"):
+        first_label = Label.objects.filter(item__project=membership.project, expert=membership.user).aggregate(
+            first=Min("created_at")
+        )["first"]
+        who = (membership.user.username, membership.project.slug)
+        assert membership.created_at == membership.project.created_at < seeded_at - WEEK, who
+        assert first_label is None or membership.created_at < first_label, who
+        assert membership.user.date_joined <= membership.created_at, who
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.date_joined < Project.objects.aggregate(first=Min("created_at"))["first"]
+    client.force_login(get_user_model().objects.get(username="lead"))
+    page = client.get("/p/support-bot/manage/members/").content.decode()
+    joined = Project.objects.get(slug="support-bot").created_at
+    assert page.count(f'<td class="nowrap">{joined:%-d %b %Y}</td>') == 4
+    assert f'<td class="nowrap">{seeded_at:%-d %b %Y}</td>' not in page
+
+
+def test_the_sql_assistants_failed_close_reads_as_on_the_database_the_demo_runs_on(seeded):
+    """The demo runs on SQLite (scripts/demo.sh) or PostgreSQL: its failed close tells the error that database gives
+    a statement that waited too long, as the close sweep records one, not the other database's words."""
+    from labeling.demo.team import SQL_SLUG
+    from labeling.models import ReviewCycle
+
+    words = {"postgresql": "canceling statement due to statement timeout", "sqlite": "database is locked"}
+    failed = ReviewCycle.objects.get(project__slug=SQL_SLUG, failure_kind="close")
+    assert failed.last_error == f"OperationalError: {words[connection.vendor]}"
+
+
+# What the demo may stamp with the moment it was seeded, and why: what happens as it is seeded (the key and the
+# invitation mail it prints, the figures it refreshes, the alerts' hourly look), and bookkeeping no page tells as a
+# moment (when rows reached the database, a slot's lease, the outbox's work).
+STAMPED_AS_SEEDED = {
+    "ApiKey.created_at": "the demo key the command prints",
+    "AuditEvent.at": "that key's issue and the invitation it mails",
+    "Invitation.created_at": "the invitation whose mail the seed prints",
+    "Invitation.sent_at": "the same",
+    "Alert.last_seen_at": "the hourly evaluation's last look",
+    "ReviewCycle.digests_sent_at": "the last close's digests, mailed as the seed commits",
+    "ReviewCycle.figures_refreshed_at": "the running week's live figures, refreshed by the seed",
+    "ProjectWeek.computed_at": "the platform's usage rows, computed by the seed",
+    "RetentionState.refreshed_at": "the retention figures, computed by the seed",
+    "RetentionState.now": "the same",
+    "ChangeWeekTally.counted_at": "the weeks' change tallies, counted by the seed",
+    "ReviewCycle.created_at": "bookkeeping",
+    "Output.received_at": "bookkeeping: the history keeps its moments in occurred_at",
+    "Output.routed_at": "bookkeeping",
+    "UsageEvent.received_at": "bookkeeping",
+    "Slot.leased_at": "bookkeeping",
+    "Resolution.updated_at": "bookkeeping",
+    "VersionFile.requested_at": "bookkeeping",
+    "VersionFile.render_started_at": "bookkeeping",
+    "VersionFile.rendered_at": "bookkeeping",
+    "OutboxMessage.created_at": "bookkeeping",
+    "OutboxMessage.published_at": "bookkeeping",
+    "OutboxMessage.started_at": "bookkeeping",
+    "OutboxMessage.finished_at": "bookkeeping",
+}
+
+
+def test_nothing_the_demo_tells_is_stamped_with_the_moment_it_was_seeded_unless_it_happened_then(seeded):
+    """A real history is spread out: no page says "0 minutes ago" of what the story says happened earlier (labels, a
+    member joining, a key or token last used, a queue paused, an alert opened, an endpoint disabled). Within a minute of
+    the seed there is only what happens as it is seeded, and bookkeeping no page tells as a moment."""
+    from django.apps import apps
+    from django.db import models
+
+    near = (SEEDED_BETWEEN[0] - timedelta(minutes=1), SEEDED_BETWEEN[1] + timedelta(minutes=1))
+    stamped = {}
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            if isinstance(field, models.DateTimeField):
+                count = model.objects.filter(**{f"{field.name}__range": near}).count()
+                if count:
+                    stamped[f"{model.__name__}.{field.name}"] = count
+    assert set(stamped) <= set(STAMPED_AS_SEEDED), {
+        name: stamped[name] for name in set(stamped) - set(STAMPED_AS_SEEDED)
+    }
+    audited = AuditEvent.objects.filter(at__range=near)
+    assert sorted(audited.values_list("action", "details__name")) == [
+        ("api_key.created", "demo"),
+        ("member.invited", None),
+    ]
+    assert list(ApiKey.objects.filter(created_at__range=near).values_list("name", flat=True)) == ["demo"]
