@@ -119,7 +119,7 @@ def test_a_definition_copied_from_get_creates_the_same_dataset(builder, project,
     assert response.status_code == 201, response.json()
     again = response.json()
     assert again["filters"] == shown["filters"] == {
-        "tags_any": ["billing"], "since": "2026-11-01T00:00:00+00:00", "until": "2026-12-01T00:00:00+00:00",
+        "tags_any": ["billing"], "since": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z",
     }  # fmt: skip
     assert {name: again[name] for name in copy if name != "name"} == {
         name: shown[name] for name in copy if name != "name"

@@ -1020,7 +1020,7 @@ def test_datasets_are_listed_and_defined_as_the_http_endpoints_answer_and_a_crea
         {"test": 30, "train": 70},
         False,
     )
-    assert details["filters"] == {"tags_any": ["returns"], "since": "2026-01-01T00:00:00+00:00"}
+    assert details["filters"] == {"tags_any": ["returns"], "since": "2026-01-01T00:00:00Z"}
     assert (details["latest_version"], details["build"]["state"]) == (None, "idle")
     listed = client.datasets()
     assert listed == _answer(http, "/api/v1/projects/support-bot/datasets")["results"]
