@@ -142,6 +142,14 @@ class ProjectMomentField(serializers.DateTimeField):
     """An ISO 8601 moment; one without an offset is read in the project's time zone (the serializer's `tzinfo`
     context), as the web form reads it, not in the server's."""
 
+    # DRF's "Datetime has wrong format" was said of `2026-13-01` too, written in the very format it then listed.
+    default_error_messages = {
+        "invalid": (
+            "Not a moment: write an ISO 8601 date and time that exist, e.g. 2026-11-01T00:00:00Z, or 2026-11-01 or "
+            "2026-11-01T00:00 for that moment in the project's time zone."
+        ),
+    }
+
     def default_timezone(self):
         return self.context.get("tzinfo") or super().default_timezone()
 

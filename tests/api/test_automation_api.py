@@ -153,7 +153,7 @@ BAD_SPECS = {
         "until",
         "after `since`",
     ),  # fmt: skip
-    "a bad moment": ({"name": "x", "since": "yesterday"}, "since", "Datetime has wrong format"),
+    "a bad moment": ({"name": "x", "since": "yesterday"}, "since", "Not a moment: write an ISO 8601 date and time"),
     "a flag that is not one": ({"name": "x", "only_resolved": "perhaps"}, "only_resolved", "true or false"),
     # DRF's BooleanField took "false", "no", "off", 0 and 1 from a JSON body: a quoted "false" was read as false.
     "a flag sent as text": ({"name": "x", "only_resolved": "false"}, "only_resolved", "true or false"),
