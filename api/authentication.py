@@ -51,8 +51,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                     "`Authorization: Bearer <key>`."
                 )
             return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Send the key as `Authorization: Bearer <key>`.")
+        if len(header) == 1:
+            # Most often `Bearer $KEY` with the variable unset: the header says the scheme, and nothing follows.
+            raise exceptions.AuthenticationFailed(
+                "No key follows `Bearer` (an empty shell variable?): send a project API key as "
+                "`Authorization: Bearer <key>`."
+            )
+        if len(header) > 2:
+            raise exceptions.AuthenticationFailed(
+                "`Authorization: Bearer` takes one key, and this header has several: send it as "
+                "`Authorization: Bearer <key>`."
+            )
         try:
             api_key = authenticate_key(header[1].decode("ascii", errors="replace"))
         except KeyRejected as exc:

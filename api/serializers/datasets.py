@@ -7,6 +7,7 @@ from api.serializers.annotation import GoldAnswerOut, answers_field
 from labeling.models import Dataset, DatasetVersion, QuestionKind, VersionFileState, week_label
 from labeling.rules.dataset_filters import FILTER_KEYS, METADATA_HELP, TEXT_ANY_HELP
 from labeling.rules.gold import ASKED_CHANGES
+from labeling.rules.moments import stored_utc_moment
 from labeling.rules.row_changes import TEXT_LIMIT
 from labeling.selectors.datasets import LATEST, build_state
 from labeling.services.datasets import REASON_MAX_CHARS, definition_problems
@@ -48,9 +49,17 @@ class DatasetFiltersOut(serializers.Serializer):
     text_any = serializers.ListField(child=serializers.CharField(), required=False, help_text=TEXT_ANY_HELP)
 
 
+MOMENT_FILTERS = ("since", "until")
+
+
 @extend_schema_field(DatasetFiltersOut)
 class FiltersField(serializers.DictField):
-    """The stored filters as they are (ISO moments with their offset), documented by DatasetFiltersOut."""
+    """The stored filters, documented by DatasetFiltersOut: `since` and `until`, stored with the offset they were
+    read at (a moment without one in the project's zone), written in UTC with `Z` as every moment the API hands out
+    (rules.moments); the same instants, so the object still posts back as it is."""
+
+    def to_representation(self, value):
+        return {name: stored_utc_moment(given) if name in MOMENT_FILTERS else given for name, given in value.items()}
 
 
 class DatasetOut(serializers.ModelSerializer):
@@ -132,6 +141,14 @@ class JSONBooleanField(serializers.BooleanField):
 class ProjectMomentField(serializers.DateTimeField):
     """An ISO 8601 moment; one without an offset is read in the project's time zone (the serializer's `tzinfo`
     context), as the web form reads it, not in the server's."""
+
+    # DRF's "Datetime has wrong format" was said of `2026-13-01` too, written in the very format it then listed.
+    default_error_messages = {
+        "invalid": (
+            "Not a moment: write an ISO 8601 date and time that exist, e.g. 2026-11-01T00:00:00Z, or 2026-11-01 or "
+            "2026-11-01T00:00 for that moment in the project's time zone."
+        ),
+    }
 
     def default_timezone(self):
         return self.context.get("tzinfo") or super().default_timezone()

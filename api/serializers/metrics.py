@@ -7,6 +7,7 @@ from rest_framework import serializers
 from api.parameters import QueryBooleanField, choice_parameter
 from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.metrics.agreement import MIN_GOLD_ITEMS, MIN_UNITS
+from labeling.metrics.quality import MEASURED_KINDS as QUALITY_KINDS
 from labeling.metrics.retention import MEASURES, MIN_USERS
 from labeling.models import Project
 from labeling.rules.calendar import WEEK_OR_DAY_PATTERN, week_of_label_or_day
@@ -81,7 +82,9 @@ class MetricsQuery(serializers.Serializer):
                 raise serializers.ValidationError({"queue": exc.message}) from None
         if "question" in attrs:
             try:
-                attrs["question"] = question_of_project(project, attrs["question"])
+                attrs["question"] = question_of_project(
+                    project, attrs["question"], measured=self.measured_kinds, metric=self.metric
+                )
             except InvalidInput as exc:
                 raise serializers.ValidationError({"question": exc.message}) from None
         try:
@@ -93,18 +96,26 @@ class MetricsQuery(serializers.Serializer):
 
 
 class QuestionFilter(MetricsQuery):
+    # The kinds of question the metric has rows for (None: every kind; agreement's experts table compares every
+    # kind with the gold), and its name, said by the 400 for another kind.
+    measured_kinds: tuple[str, ...] | None = None
+    metric = ""
+
     def extra_fields(self) -> dict:
         return {
             "question": serializers.CharField(
                 required=False,
                 max_length=64,
-                help_text="Only this rubric question (its key, of any rubric version); an unknown key is a 400 "
-                "listing the rubric's questions.",
+                help_text="Only this rubric question (its key, of any rubric version); an unknown key, or in quality "
+                "a text or correction question (it has no rows), is a 400 listing the questions it takes.",
             )
         }
 
 
 class QualityQuery(QuestionFilter):
+    measured_kinds = QUALITY_KINDS
+    metric = "quality"
+
     def extra_fields(self) -> dict:
         return {
             "queue": queue_field(),

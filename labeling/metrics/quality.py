@@ -62,6 +62,10 @@ def category_shares(values: Sequence[str | list[str]], options: Sequence[str]) -
     return {option: {"count": count, "share": count / n if n else None} for option, count in counts.items()}
 
 
+# The question kinds quality is computed for: text and correction answers have no pass rate, mean or shares.
+MEASURED_KINDS = ("binary", "rating", "choice", "multi_choice")
+
+
 def question_quality(question: dict, gold_values: Sequence[Any]) -> dict | None:
     """Summarise one question's gold answers; None for text/correction questions or when no item has one.
 
@@ -71,7 +75,7 @@ def question_quality(question: dict, gold_values: Sequence[Any]) -> dict | None:
     kind = question["kind"]
     if kind in ("text", "correction"):
         return None
-    if kind not in ("binary", "rating", "choice", "multi_choice"):
+    if kind not in MEASURED_KINDS:
         raise ValueError(f"Unknown question kind {kind!r}.")
     values = [value for value in gold_values if value is not None]
     n = len(values)

@@ -30,7 +30,7 @@ from labeling.models import (
 
 from .management import project_queues
 from .metrics import WeekRange, pooled_trend, week_closed, week_status
-from .rubrics import question_keys
+from .rubrics import question_kinds
 
 SEGMENTS = tuple(RetentionSegment.values)
 
@@ -44,12 +44,21 @@ def queue_of_project(project: Project, slug: str) -> Queue:
     return queues[slug]
 
 
-def question_of_project(project: Project, key: str) -> str:
-    """The key, if a version of the project's rubric has it, else InvalidInput listing them (one query)."""
-    keys = question_keys(project)
-    if key not in keys:
-        known = ", ".join(sorted(keys)) or "none yet"
+def question_of_project(project: Project, key: str, *, measured: tuple[str, ...] | None, metric: str) -> str:
+    """The key, if a version of the project's rubric asked it as a kind the metric is computed for (`measured`;
+    None: any kind), else InvalidInput listing the keys that are (one query): a text question's quality rows are
+    never there, and an empty answer read as "nothing labeled yet"."""
+    kinds = question_kinds(project)
+    measurable = sorted(question for question, asked in kinds.items() if measured is None or asked & set(measured))
+    if key not in kinds:
+        known = ", ".join(sorted(kinds)) or "none yet"
         raise InvalidInput(f"Unknown question {key!r}. This project's rubric questions: {known}.")
+    if key not in measurable:
+        asked = " or ".join(sorted(kinds[key]))
+        raise InvalidInput(
+            f"{key!r} is a {asked} question: {metric} is computed for {', '.join(measured)} questions only. "
+            f"This project's: {', '.join(measurable) or 'none yet'}."
+        )
     return key
 
 

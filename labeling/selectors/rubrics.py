@@ -211,6 +211,16 @@ def question_keys(project: Project) -> set[str]:
     }
 
 
+def question_kinds(project: Project) -> dict[str, set[str]]:
+    """Each question key of any version of the project's rubric, with every kind a version asked it as (one
+    query)."""
+    kinds: dict[str, set[str]] = {}
+    for questions in Rubric.objects.filter(project=project).values_list("questions", flat=True):
+        for question in questions:
+            kinds.setdefault(question["key"], set()).add(question["kind"])
+    return kinds
+
+
 def rating_scales(project: Project) -> dict[str, tuple[int, int]]:
     """Each rating question's scale, widened over every version of the project's rubric (one query): a rating given
     under an older, wider scale is still an answer to it."""

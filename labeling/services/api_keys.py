@@ -131,7 +131,10 @@ def authenticate_key(token: str) -> ApiKey:
                 "This is an operator token (elop_…): it reads only /api/v1/platform/usage. "
                 "The project API needs a project's API key (el_…)."
             )
-        raise KeyRejected("Malformed API key.")
+        raise KeyRejected(
+            f"Malformed API key: a project API key is `{KEY_PREFIX}<prefix>_<secret>`, whole and as issued (its "
+            "secret is shown once, on the project's API keys page or by `manage.py create_api_key`)."
+        )
     api_key = ApiKey.objects.select_related("project").filter(prefix=prefix).first()
     if api_key is None or not bearer.proves(token, api_key.secret_hash):
         raise KeyRejected("Invalid API key.")

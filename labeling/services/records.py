@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -22,6 +22,7 @@ from django.conf import settings
 from labeling.exceptions import BatchInvalid, InvalidInput, RecordError
 from labeling.rules.calendar import accepted_range
 from labeling.rules.explore import NUMBER_MAX, is_double
+from labeling.rules.moments import utc_moment
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="Your id; unique per project.")]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
@@ -319,7 +320,9 @@ def _check_content(
     # Compared as aware datetimes, never converted: year 1 at +01:00 has no UTC form (an OverflowError).
     if moment is not None and not window[0] <= moment <= window[1]:
         earliest, latest = (f"{bound.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}" for bound in window)
-        return "occurred_at", f"Out of range: accepted from {earliest} to {latest}; got {moment.isoformat()}."
+        # Echoed at its own offset, but a UTC one as it was sent and as the bounds are written: `Z`, not `+00:00`.
+        got = utc_moment(moment) if moment.utcoffset() == timedelta(0) else moment.isoformat()
+        return "occurred_at", f"Out of range: accepted from {earliest} to {latest}; got {got}."
     if isinstance(record, OutputRecord):
         if record.output is None:
             return "output", "Expected a string or JSON value, got null."

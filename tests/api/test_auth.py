@@ -54,6 +54,26 @@ def test_a_key_sent_another_way_is_told_how_to_send_it(client, full_key, headers
     assert not Output.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "header, says",
+    [
+        ("Bearer", "No key follows `Bearer` (an empty shell variable?)"),
+        ("Bearer   ", "No key follows `Bearer` (an empty shell variable?)"),
+        ("Bearer el_abc el_def", "`Authorization: Bearer` takes one key, and this header has several"),
+        ("Bearer not-a-key", "Malformed API key: a project API key is `el_<prefix>_<secret>`"),
+        ('Bearer "el_abc_def"', "Malformed API key: a project API key is `el_<prefix>_<secret>`"),
+    ],
+    ids=["nothing after Bearer", "spaces after Bearer", "two keys", "not a key's shape", "a key in quotes"],
+)
+def test_a_key_sent_wrong_is_told_what_is_wrong_with_it(client, project, header, says):
+    """`curl -H "Authorization: Bearer $KEY"` with `KEY` unset was told "Send the key as `Authorization: Bearer
+    <key>`", the very form it had used, and a key pasted in quotes only "Malformed API key."."""
+    response = client.post(URL, BODY, content_type="application/json", HTTP_AUTHORIZATION=header)
+
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["message"].startswith(says), response.json()
+
+
 NO_CREDENTIALS = (
     "No credentials were sent: send a project API key as `Authorization: Bearer <key>` (a lead, engineer or admin "
     "issues one on the project's API keys page, /p/<project>/keys/)."

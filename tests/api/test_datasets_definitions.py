@@ -119,7 +119,7 @@ def test_a_definition_copied_from_get_creates_the_same_dataset(builder, project,
     assert response.status_code == 201, response.json()
     again = response.json()
     assert again["filters"] == shown["filters"] == {
-        "tags_any": ["billing"], "since": "2026-11-01T00:00:00+00:00", "until": "2026-12-01T00:00:00+00:00",
+        "tags_any": ["billing"], "since": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z",
     }  # fmt: skip
     assert {name: again[name] for name in copy if name != "name"} == {
         name: shown[name] for name in copy if name != "name"
@@ -160,6 +160,18 @@ def test_bad_nested_filters_are_a_400_naming_filters(builder, filters, message):
     assert response.status_code == 400
     assert any(e["field"] == "filters" and message in e["message"] for e in response.json()["errors"]), response.json()
     assert not Dataset.objects.exists()
+
+
+@pytest.mark.parametrize("moment", ["yesterday", "2026-13-01", "2026-02-30T00:00:00Z", "2026-11-01T25:00"])
+def test_a_moment_that_is_none_is_told_what_a_moment_is_not_that_its_format_is_wrong(builder, moment):
+    """DRF said "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm…" of `2026-13-01`
+    too, which is in that format: the month is what does not exist."""
+    response = builder.post(DATASETS, {"name": "November", "since": moment})
+
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["field"] == "since" and error["message"].startswith("Not a moment: write an ISO 8601 date and time")
+    assert "project's time zone" in error["message"] and not Dataset.objects.exists()
 
 
 # Models, metadata and phrases ----------------------------------------------------------------------------------------

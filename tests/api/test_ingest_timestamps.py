@@ -182,3 +182,23 @@ def test_a_timestamp_without_a_time_or_a_zone_says_both_are_needed(api, moment):
     assert error["message"] == (
         "Expected a date and time with a time zone (RFC 3339), e.g. 2026-11-20T14:03:00Z or 2026-11-20T15:03:00+01:00."
     )
+
+
+@pytest.mark.parametrize(
+    "sent, echoed",
+    [
+        ("0001-01-01T00:00:00Z", "got 0001-01-01T00:00:00Z."),
+        ("1999-12-31T23:59:59.5+00:00", "got 1999-12-31T23:59:59.500000Z."),
+        ("0001-01-01T00:00:00+01:00", "got 0001-01-01T00:00:00+01:00."),
+    ],
+    ids=["written with Z", "written +00:00", "written at another offset"],
+)
+def test_an_out_of_range_moment_is_echoed_as_the_bounds_are_written(api, sent, echoed):
+    """The 400 wrote the bounds with `Z` and the moment it refused, sent with `Z`, as `+00:00`: two ways of writing
+    UTC in one message. A UTC moment is echoed with `Z`; one at another offset keeps it (year 1 at +01:00 has no
+    UTC form)."""
+    response = api.post("/api/v1/outputs", {"outputs": [output_record(0, occurred_at=sent)]})
+
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["message"].endswith(echoed), error["message"]

@@ -906,6 +906,9 @@ def test_a_key_may_name_its_own_project(reader, metrics):
             '"ever" is not a measure. The measures: active_on, active_on_or_after.',
         ),
         (f"{QUALITY}?question={'q' * 65}", "question", "64"),
+        # A kind the metric has no rows for answered 200 with no rows, as "nothing labeled yet" does.
+        (f"{QUALITY}?question=critique", "question", "'critique' is a text question: quality is computed for"),
+        (f"{QUALITY}?question=fix", "question", "This project's: correct, helpful, issues, tone, topic."),
     ],
 )
 def test_bad_parameters_are_a_400_naming_them(reader, metrics, path, field, words):

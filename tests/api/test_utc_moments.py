@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from labeling.models import CycleStatus, DatasetVersion, Label, ReviewCycle, week_label
+from labeling.services.api_keys import create_api_key
 from labeling.services.cycles import add_decision
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.labels import flag_item
@@ -116,3 +117,23 @@ def test_a_dataset_versions_lines_keep_their_moments_as_built(reader, project):
         assert row["occurred_at"] == item.output.occurred_at.isoformat()  # "…+00:00"
         assert row["labeled_at"] == max(label.updated_at for label in item.labels.all()).isoformat()
         assert row["labeled_at"].endswith("+00:00")
+
+
+def test_a_datasets_since_and_until_are_written_in_utc_with_z_and_post_back_as_shown(client, project):
+    """A dataset's `filters` wrote `since` and `until` as stored, with the offset they were read at
+    ("2026-11-01T00:00:00+01:00", or "+00:00" for a moment sent with `Z`) beside its `created_at` in `Z`."""
+    project.time_zone = "Europe/Paris"
+    project.save(update_fields=["time_zone"])
+    builder = Api(client, create_api_key(project=project, name="ci", scopes=["read", "datasets"]).secret)
+    datasets = f"/api/v1/projects/{project.slug}/datasets"
+
+    made = builder.post(datasets, {"name": "Nightly", "since": "2026-11-01T00:00:00", "until": "2026-12-01T00:00Z"})
+    shown = builder.get(made.headers["Location"]).json()
+    again = builder.post(datasets, {"name": "Nightly copy", "filters": shown["filters"]})
+
+    assert made.status_code == again.status_code == 201, (made.json(), again.json())
+    assert shown["filters"] == made.json()["filters"] == again.json()["filters"]
+    assert [utc_z(shown["filters"][name]) for name in ("since", "until")] == [
+        datetime.fromisoformat("2026-11-01T00:00:00+01:00"),  # without an offset: the project's zone, as before
+        datetime.fromisoformat("2026-12-01T00:00:00+00:00"),
+    ]

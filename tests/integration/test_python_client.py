@@ -947,6 +947,18 @@ def test_an_output_whose_id_is_facets_is_not_read_as_the_facets_of_every_output(
     client.close()
 
 
+def test_an_empty_id_is_a_value_error_not_a_request(server, project, read_key):
+    """`output("")` asked for `/api/v1/outputs/` and `erase_end_user("")` for `/api/v1/end-users/`: a NotFound saying
+    "No API endpoint has this URL", which a script retries or ignores when the bug is its own empty variable."""
+    client = Client(server.url, read_key.secret)
+
+    with pytest.raises(ValueError, match="external_id is empty"):
+        client.output("")
+    with pytest.raises(ValueError, match="end_user_id is empty"):
+        client.erase_end_user("")
+    client.close()
+
+
 def test_metrics_and_reports_are_what_the_http_endpoints_answer(server, project, read_key, expert):
     created_weeks_ago(project, 4)  # it existed in the weeks it has metrics of, which the default range then holds
     this_week = current_week(project)
@@ -974,6 +986,10 @@ def test_metrics_and_reports_are_what_the_http_endpoints_answer(server, project,
         rows = getattr(client.metrics, name)()
         assert rows == answer.pop(table) and rows.meta == answer and rows, name
     assert client.metrics.agreement().table("experts") == endpoint("/api/v1/metrics/agreement")["experts"]
+    # A name that is no table: `project` read as a list of its letters, a typo as a bare KeyError('expert').
+    for not_a_table in ("project", "expert"):
+        with pytest.raises(KeyError, match="its other tables: experts"):
+            client.metrics.agreement().table(not_a_table)
     retention = client.metrics.retention(segment="pass").to_pandas()
     assert set(retention["segment"]) == {"pass"} and len(retention) == 3
     changes = client.metrics.changes()
@@ -1021,7 +1037,7 @@ def test_datasets_are_listed_and_defined_as_the_http_endpoints_answer_and_a_crea
         {"test": 30, "train": 70},
         False,
     )
-    assert details["filters"] == {"tags_any": ["returns"], "since": "2026-01-01T00:00:00+00:00"}
+    assert details["filters"] == {"tags_any": ["returns"], "since": "2026-01-01T00:00:00Z"}
     assert (details["latest_version"], details["build"]["state"]) == (None, "idle")
     listed = client.datasets()
     assert listed == _answer(http, "/api/v1/projects/support-bot/datasets")["results"]

@@ -5,8 +5,9 @@ import json
 import re
 import socket
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -31,6 +32,7 @@ from labeling.models import (
     WebhookEndpoint,
 )
 from labeling.rules.annotators import annotator_pseudonym
+from labeling.rules.moments import utc_moment
 from labeling.rules.webhooks import address_refusal, check_events, check_url
 from labeling.services import cycles, webhook_events, webhook_transport, webhooks
 from labeling.services.datasets import build_version, create_dataset
@@ -44,6 +46,8 @@ from tests.labeling.services.test_cycles import week_of_labels as week_of_labels
 from tests.outbox import run_each_as_worker
 
 ALL_EVENTS = ["output.flagged", "item.needs_adjudication", "dataset.version_ready", "cycle.closed", "cycle.digest"]
+
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 @pytest.fixture
@@ -361,6 +365,17 @@ def test_a_payloads_moments_are_written_in_utc_as_its_timestamp_and_the_api_writ
     moments = [flagged["timestamp"], flagged["data"]["flag"]["created_at"], ready["data"]["version"]["built_at"]]
     assert all(moment.endswith("Z") and "+00:00" not in moment for moment in moments), moments
     assert ready["data"]["version"]["built_at"] == version.built_at.isoformat().replace("+00:00", "Z")
+
+
+def test_the_readmes_payload_examples_write_moments_as_a_payload_does():
+    """The README's payloads showed "2026-11-20T10:02:11.482Z", three digits of a second, where a payload (and every
+    moment the API hands out, as the README's *Moments* says) writes six: a receiver written to the example's shape
+    meets another one in the first real delivery."""
+    section = README.read_text().split("## Webhooks")[1].split("\n## ")[0]
+    moments = re.findall(r'"(\d{4}-\d\d-\d\dT[^"]*)"', section)
+
+    assert moments
+    assert [utc_moment(datetime.fromisoformat(moment)) for moment in moments] == moments
 
 
 def _deliver(delivery, now=None) -> float | None:

@@ -284,6 +284,8 @@ class Client:
         """An output of the project by your external_id: its fields, feedback and `items` (the queues it was routed
         to); `include=("labels", "gold")` (or `"labels,gold"`, as the URL writes it) adds each item's labels and gold
         answers. NotFound when it is not stored."""
+        if not external_id:  # its URL would be the list's, answered as "no API endpoint has this URL"
+            raise ValueError("external_id is empty: every stored output has one of 1 to 200 characters")
         if external_id == "facets":  # its path is the facets endpoint's, which would answer in its stead
             raise ValueError('An output whose external_id is "facets" has no URL of its own: iter_outputs(q="facets")')
         if isinstance(include, str):  # a string is a sequence too: it would be sent letter by letter
@@ -327,6 +329,8 @@ class Client:
         items, labels and comments on them) and events; every dataset version holding one of their rows is
         withdrawn and the newest succeeded by a copy without them. Answers the same whether or not the id was ever
         known, so a repeat is harmless and the call is retried as reads are."""
+        if not end_user_id:  # an unset variable: "erase nobody" must not read as a NotFound to retry or ignore
+            raise ValueError("end_user_id is empty: name the end user to erase")
         self._reader.send_json("DELETE", f"/api/v1/end-users/{quote(end_user_id, safe='')}", idempotent=True)
 
     def redaction_rules(self) -> dict[str, Any]:

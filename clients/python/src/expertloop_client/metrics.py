@@ -28,7 +28,11 @@ class Records(list[dict[str, Any]]):
         self.meta: dict[str, Any] = meta or {}
 
     def table(self, name: str) -> Records:
-        """Another table of the same answer, e.g. `agreement().table("experts")`."""
+        """Another table of the same answer, e.g. `agreement().table("experts")`; KeyError naming the tables for
+        a name that is none (a scalar such as `project` is no table: it read as a list of its letters)."""
+        tables = [key for key, value in self.meta.items() if isinstance(value, list)]
+        if name not in tables:
+            raise KeyError(f"No table {name!r} in this answer; its other tables: {', '.join(tables) or 'none'}")
         return Records(self.meta[name])
 
     def to_pandas(self) -> pandas.DataFrame:
