@@ -12,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.utils.urls import replace_query_param
 
+from api.parameters import is_whole_number
 from labeling.rules.cursors import cursor_position, sign_cursor
 
 
@@ -35,7 +36,7 @@ class StrictCursorPagination(CursorPagination):
         value = request.query_params.get(self.page_size_query_param)
         if value is None or value == "":
             return self.page_size
-        if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        if not is_whole_number(value) or int(value) < 1:
             refusal = f"Use a whole number of 1 or more; a page holds at most {self.max_page_size:,} items."
             raise ValidationError({self.page_size_query_param: refusal})
         return min(int(value), self.max_page_size)

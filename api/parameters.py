@@ -33,6 +33,22 @@ class QueryBooleanField(serializers.BooleanField):
         return answer
 
 
+def is_whole_number(value: str) -> bool:
+    """A query parameter written as a whole number: ASCII digits only. Not `1.0`, ` 3`, `+3` nor fullwidth digits,
+    which Python's int() and DRF's IntegerField both read as numbers while the schema says integer."""
+    return value.isascii() and value.isdigit()
+
+
+class WholeNumberField(serializers.IntegerField):
+    """DRF's IntegerField for a query parameter, taking only what `is_whole_number` takes (refused with the field's
+    "invalid" message)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not is_whole_number(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def choice_parameter(choices: Iterable[str], noun: str, **kwargs) -> serializers.ChoiceField:
     """A parameter taking one of `choices`, whose refusal lists them (`"x" is not a segment. The segments: all, …`),
     not DRF's bare "not a valid choice", so a guess finds the right name."""

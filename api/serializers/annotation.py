@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.parameters import WholeNumberField
 from api.serializers.metrics import PROJECT_HELP
 from labeling.models import QuestionKind
 
@@ -13,7 +14,8 @@ class ProjectQuery(serializers.Serializer):
     project = serializers.SlugField(required=False, help_text=PROJECT_HELP)
 
 
-# Said for any `?version=` that is not a version number (`latest`, `0`, `1.5`), not DRF's "A valid integer is required."
+# Said for any `?version=` that is not a version number (`latest`, `0`, `1.5`, `1.0`, ` 3`), not DRF's "A valid
+# integer is required."
 NOT_A_VERSION_NUMBER = (
     "Use a published version's number, a whole number such as 3 (`versions` lists them), or leave `version` out for "
     "the current one."
@@ -21,7 +23,7 @@ NOT_A_VERSION_NUMBER = (
 
 
 class RubricQuery(ProjectQuery):
-    version = serializers.IntegerField(
+    version = WholeNumberField(
         required=False,
         min_value=1,
         max_value=2**31 - 1,

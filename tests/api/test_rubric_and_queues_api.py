@@ -98,7 +98,11 @@ def test_a_version_that_does_not_exist_is_a_404_listing_those_that_do(reader, ru
     assert response.json()["errors"][0]["message"] == "No rubric version 3: the versions are 2, 1."
 
 
-@pytest.mark.parametrize("version", ["zzz", "latest", "0", "-2", "1.5", "99999999999", "9" * 1001])
+# `1.0`, ` 3`, `3 `, `+3` and a fullwidth 3 were read as versions 1 and 3 (DRF's IntegerField takes them).
+@pytest.mark.parametrize(
+    "version",
+    ["zzz", "latest", "0", "-2", "1.5", "99999999999", "9" * 1001, "1.0", "%203", "3%20", "%2B3", "%EF%BC%93"],
+)
 def test_a_malformed_version_is_a_400_naming_it_and_what_it_takes(reader, rubrics, version):
     """Not DRF's bare "A valid integer is required.": what a version is, with an example."""
     response = reader.get(f"{RUBRIC}?version={version}")

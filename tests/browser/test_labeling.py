@@ -12,7 +12,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from labeling.models import Flag, Label, Queue, Skip, Slot, SlotState
+from labeling.models import Flag, Label, Membership, Queue, Role, Skip, Slot, SlotState
+from labeling.rules.access import LABELING_REFUSED
 from labeling.services import assignment
 from labeling.services.rubrics import publish_rubric
 from tests.factories import PASSWORD
@@ -387,6 +388,40 @@ def test_back_and_forward_around_the_home_page_of_a_paused_queue_show_the_screen
     assert current_item(page) == first
     expect(page.locator(".labeling")).to_have_attribute("data-item-id", str(first), timeout=PATIENCE_MS)
     assert "labeled" in page.locator(".crumbs").inner_text()
+
+
+@pytest.mark.parametrize("action", ["label", "skip"])
+def test_a_label_or_skip_on_an_item_no_longer_yours_keeps_the_screen_and_back_and_forward_show_each_address(
+    page, live_server, expert, project, queue, action
+):
+    """The expert's role was changed while the item was open: the 404 page that answers the label or the skip loads
+    no label.js, so swapped in it would take the item's history. The screen stays with the answers, saying why;
+    Back and Forward then show the page each address names (the project page, the item's 404)."""
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+    item_url, project_url = page.url, f"{live_server.url}/p/{project.slug}/"
+    Membership.objects.filter(user=expert, project=project).update(role=Role.ENGINEER)
+
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.startswith(item_url)):  # or its /skip
+        for key in KEYS if action == "label" else ["s"]:
+            page.keyboard.press(key)
+        if action == "label":
+            page.keyboard.press("Enter")
+
+    expect(page.locator(".messages")).to_contain_text(LABELING_REFUSED)
+    assert page.url == item_url and page.locator(".labeling").get_attribute("data-item-id") == str(item)
+    if action == "label":
+        assert page.locator("input[name=q-tone][value=friendly]").is_checked()
+    assert not Label.objects.exists() and not Skip.objects.exists()
+
+    with page.expect_navigation():
+        page.go_back()
+    assert page.url == project_url and page.locator(".labeling").count() == 0
+    with page.expect_navigation():
+        page.go_forward()
+    assert page.url == item_url and page.locator(".labeling").count() == 0
+    expect(page.get_by_role("alert")).to_contain_text(LABELING_REFUSED)
 
 
 def test_without_javascript_the_form_posts_and_the_next_page_loads(browser, live_server, expert, project, queue):

@@ -7,6 +7,8 @@
 (function () {
   "use strict";
 
+  // This script's address: a page that loads it is a screen to swap in (loadsThisScript).
+  var SCRIPT_URL = document.currentScript ? document.currentScript.src : "";
   var SWAPPED_FORMS = ["label-form", "skip-form"];
   // A flag or a comment comes back as this item's screen too: the answers given so far, not sent yet, are put back.
   var KEEPING_FORMS = ["flag-form", "comment-form"];
@@ -133,8 +135,8 @@
       }
       if (response.status === 409 && response.headers.get("X-Lease-Lost")) {
         return response.text().then(function (html) {
-          var said = new DOMParser().parseFromString(html, "text/html").querySelector("[role=alert]");
-          itemLost(sending, said ? said.textContent.trim() : "This item went to another expert.");
+          itemLost(sending, refusal(new DOMParser().parseFromString(html, "text/html")) ||
+            "This item went to another expert.");
         });
       }
       if (response.status >= 500) {
@@ -144,14 +146,27 @@
         return notSent(sending, "The server had a problem (error " + response.status + "): this may not have been " +
           "saved. Your answers are still here: press Enter to send them again (a label saved already is not doubled).");
       }
-      if (sending.id === "label-form" && response.ok) forgetDraft();  // saved (a refusal answers 400)
       if (navigate) {
+        if (sending.id === "label-form") forgetDraft();  // saved
         // A page without this script (home, after a label on a paused queue): loaded as a page, its own history
         // entry, as a swap would leave it in this page's history, where Back and Forward need the script.
         location.assign(navigate);
         return;
       }
       return response.text().then(function (html) {
+        var page = new DOMParser().parseFromString(html, "text/html");
+        if (!loadsThisScript(page) && !response.ok) {
+          // An error page (the item no longer the expert's, a role taken away): nothing was saved. Swapped in, a
+          // page without this script would take this screen's history, where Back and Forward need the script; the
+          // screen stays, with its answers, saying why, as when the item went to another expert.
+          return itemLost(sending, refusal(page) || "This was not saved: the server refused it (error " +
+            response.status + ").");
+        }
+        if (sending.id === "label-form" && response.ok) forgetDraft();  // saved (a refusal answers 400)
+        if (!loadsThisScript(page)) {
+          location.assign(url);  // a page a redirect led to, as above: loaded as a page
+          return;
+        }
         var before = document.querySelector(".labeling");
         show(html, url, answers);
         var again = answers && document.getElementById(sending.id);
@@ -161,6 +176,20 @@
     }).catch(function () {
       notSent(sending, "The server did not answer, so nothing changed here. Press Enter to send it again.");
     });
+  }
+
+  // A page this script runs on (the item, skipped and done screens): swapped in, it keeps Back and Forward working.
+  function loadsThisScript(page) {
+    return Array.prototype.some.call(page.scripts, function (script) {
+      var src = script.getAttribute("src");  // as written: a parsed page resolves no address
+      return src !== null && new URL(src, location.href).href === SCRIPT_URL;
+    });
+  }
+
+  // What an error page says (its alert; else its first paragraph), for the screen that stays.
+  function refusal(page) {
+    var said = page.querySelector("[role=alert]") || page.querySelector("main section p");
+    return said ? said.textContent.replace(/\s+/g, " ").trim() : "";
   }
 
   // A form on its way: on a slow network the screen shows it is being sent (dimmed, the label's button "Saving…"),
