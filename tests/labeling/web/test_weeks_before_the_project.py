@@ -394,3 +394,26 @@ def test_a_page_load_reads_no_more_of_a_project_150_weeks_old_than_of_one_10_wee
 
     young = scans_at_age(10)
     assert scans_at_age(150) == young
+
+
+def test_a_closed_week_off_the_projects_calendar_does_not_hide_a_later_open_week_holding_items(
+    client, old_project, lead, this_week
+):
+    """An imported (or old) closed cycle dated off the project's weekday grid is no edge of the weeks left open: the
+    weeks between closed ones are walked 7 days from each edge, so from it they would all miss the grid, and the week
+    behind the latest closed one went untold."""
+    project = old_project
+    off_grid, behind, closed = (
+        this_week - timedelta(days=7 * 6 - 3),
+        this_week - timedelta(days=28),
+        this_week - timedelta(days=21),
+    )
+    label_outputs(project, 2, occurred_at=in_week(project, behind))
+    ReviewCycle.objects.create(project=project, week=off_grid, status="closed", closed_at=timezone.now())
+    ReviewCycle.objects.create(project=project, week=closed, status="closed", closed_at=timezone.now())
+    client.force_login(lead)
+
+    found = notices(client.get(f"/p/{project.slug}/").content.decode())
+
+    assert list(found) == ["weeks-behind-a-closed-week"]
+    assert found["weeks-behind-a-closed-week"].startswith(f"The week {named(behind)} holds 2 review items")
