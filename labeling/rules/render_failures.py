@@ -50,10 +50,14 @@ def render_failure_reason(error: str, *, soft_time_limit: timedelta) -> str:
     return "an unexpected error, in the workers' log"
 
 
-def render_failure_note(error: str, *, soft_time_limit: timedelta, pending: bool) -> str:
+def render_failure_note(error: str, *, soft_time_limit: timedelta, pending: bool, operator_view: bool = False) -> str:
     """What a reader is told of a file whose last render failed, as past: a new render is on its way (`pending`), or a
-    download asks for one. Empty when the last render did not fail."""
+    download asks for one; an operator who is not a member (`operator_view`: their page has no link to the file, and
+    they change nothing) reads that a member has it made again. Empty when the last render did not fail."""
     if not error:
         return ""
-    then = "it is being made again" if pending else "a download makes it again"
+    if pending:
+        then = "it is being made again"
+    else:
+        then = "a member of the project has it made again" if operator_view else "a download makes it again"
     return f"The last try failed ({render_failure_reason(error, soft_time_limit=soft_time_limit)}); {then}."
