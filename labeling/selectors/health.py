@@ -125,8 +125,9 @@ def projects_health() -> list[dict]:
     rows = []
     # The fields the calendar reads: whether beat tries a failure again depends on the project's weeks.
     for project in Project.objects.order_by("slug").only("pk", "slug", "time_zone", "cycle_weekday", "created_at"):
-        closed, state = last_closed.get(project.pk), routing.get(project.pk)
-        created, running = created_week(project), current_week(project, now)
+        closed, state, failures = last_closed.get(project.pk), routing.get(project.pk), failing.get(project.pk, [])
+        # The project's calendar, only where a failure asks it (most projects have none).
+        created, running = (created_week(project), current_week(project, now)) if failures else (None, None)
         rows.append(
             {
                 "project": project.slug,
@@ -145,7 +146,7 @@ def projects_health() -> list[dict]:
                         if tried_again(failure_retry(cycle, created=created, running=running, now=now))
                         else None,
                     }
-                    for cycle in failing.get(project.pk, [])
+                    for cycle in failures
                 ],
                 "routing": {
                     "succeeded_at": utc_moment(state.succeeded_at) if state else None,
