@@ -20,7 +20,8 @@ FILE_ERRORS = frozenset(
 # A plain OSError is a file's only with an error number of the disk or the volume (`[Errno 28] No space left…`): a
 # socket raises it too ("Network is unreachable"). (A refused or missing path is raised as one of FILE_ERRORS.)
 FILE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG})
-_ERRNO = re.compile(r"\[Errno (\d+)\]")
+# Its number opens the text (`str(OSError(28, "…"))`): one quoted further on (a server's reply, say) is not its own.
+_ERRNO = re.compile(r"^\s*\[Errno (\d+)\]")
 # A connection to some other service failed (which one, the workers' log says).
 CONNECTION_ERRORS = frozenset(
     {"ConnectionError", "ConnectionRefusedError", "ConnectionResetError", "ConnectionAbortedError", "BrokenPipeError"}
@@ -43,17 +44,21 @@ def render_failure_reason(error: str, *, soft_time_limit: timedelta) -> str:
         return f"it took longer than the {int(soft_time_limit.total_seconds() // 60)} minutes a file may take"
     if kind in DATABASE_ERRORS:
         return "the database could not be reached"
-    if kind in FILE_ERRORS or (kind in ("OSError", "IOError") and _file_errno(text)):
+    if kind in FILE_ERRORS or (kind == "OSError" and _file_errno(text)):
         return "the file could not be written"
     if kind in CONNECTION_ERRORS:
         return "a connection failed"
     return "an unexpected error, in the workers' log"
 
 
-def render_failure_note(error: str, *, soft_time_limit: timedelta, pending: bool) -> str:
+def render_failure_note(error: str, *, soft_time_limit: timedelta, pending: bool, operator_view: bool = False) -> str:
     """What a reader is told of a file whose last render failed, as past: a new render is on its way (`pending`), or a
-    download asks for one. Empty when the last render did not fail."""
+    download asks for one; an operator who is not a member (`operator_view`: their page has no link to the file, and
+    they change nothing) reads that a member has it made again. Empty when the last render did not fail."""
     if not error:
         return ""
-    then = "it is being made again" if pending else "a download makes it again"
+    if pending:
+        then = "it is being made again"
+    else:
+        then = "a member of the project has it made again" if operator_view else "a download makes it again"
     return f"The last try failed ({render_failure_reason(error, soft_time_limit=soft_time_limit)}); {then}."

@@ -129,7 +129,13 @@ class CloseRetry(StrEnum):
 def close_retry(week: date, *, created: date, next_attempt_at: datetime | None, now: datetime) -> CloseRetry:
     """Whether beat tries the failed close of `week` again, as `services.cycles.due_weeks` decides, at `now`: never
     for a week before the one the project was created in (`created`), else from `next_attempt_at`, unless that is
-    overdue."""
+    overdue.
+
+    `due_weeks` closes one week per project per sweep, the oldest due (so weeks close in order), so a younger failed
+    week whose moment has come waits while an older one is due: for a sweep when both come due together, longer
+    while the older one's close runs (it stays due until it ends). A younger week may thus read OVERDUE though beat
+    runs, when an older week of its project took over OVERDUE_AFTER to close or fail again. Left so: retrying every
+    due week at once would close them out of order."""
     if left_to_a_lead(week, created=created):
         return CloseRetry.LEFT_TO_A_LEAD
     if retry_overdue(next_attempt_at, now):

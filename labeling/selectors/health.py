@@ -20,13 +20,15 @@ from labeling.models import (
 from labeling.rules.calendar import created_week, current_week
 from labeling.rules.moments import utc_moment
 from labeling.rules.task_args import short_repr
-from labeling.rules.weekly_close import failure_retry, tried_again
+from labeling.rules.weekly_close import CloseRetry, LeftOpen, RefreshRetry, failure_retry, tried_again
 
 
 def failing_cycles(project: Project) -> list[ReviewCycle]:
     """The project's open cycles whose last close or refresh failed, newest week first, each with `retry`
     (`rules.weekly_close.failure_retry`: whether beat tries it again, or its retry is overdue, as the close_failed
-    alert says of a close): the notice must not promise a retry that is not coming."""
+    alert says of a close): the notice must not promise a retry that is not coming. What the notice asks of it, so
+    the template restates none of the rule's values: `retry_overdue`, `refresh_ended` (beat refreshes only the
+    running week) and `why_left_open` (a close beat never retries: why it leaves the week open; else None)."""
     now = timezone.now()
     created, running = created_week(project), current_week(project, now)
     cycles = list(
@@ -34,6 +36,9 @@ def failing_cycles(project: Project) -> list[ReviewCycle]:
     )
     for cycle in cycles:
         cycle.retry = failure_retry(cycle, created=created, running=running, now=now)
+        cycle.retry_overdue = cycle.retry in (CloseRetry.OVERDUE, RefreshRetry.OVERDUE)
+        cycle.refresh_ended = cycle.retry == RefreshRetry.ENDED
+        cycle.why_left_open = LeftOpen.BEFORE_THE_PROJECT if cycle.retry == CloseRetry.LEFT_TO_A_LEAD else None
     return cycles
 
 
@@ -120,8 +125,9 @@ def projects_health() -> list[dict]:
     rows = []
     # The fields the calendar reads: whether beat tries a failure again depends on the project's weeks.
     for project in Project.objects.order_by("slug").only("pk", "slug", "time_zone", "cycle_weekday", "created_at"):
-        closed, state = last_closed.get(project.pk), routing.get(project.pk)
-        created, running = created_week(project), current_week(project, now)
+        closed, state, failures = last_closed.get(project.pk), routing.get(project.pk), failing.get(project.pk, [])
+        # The project's calendar, only where a failure asks it (most projects have none).
+        created, running = (created_week(project), current_week(project, now)) if failures else (None, None)
         rows.append(
             {
                 "project": project.slug,
@@ -140,7 +146,7 @@ def projects_health() -> list[dict]:
                         if tried_again(failure_retry(cycle, created=created, running=running, now=now))
                         else None,
                     }
-                    for cycle in failing.get(project.pk, [])
+                    for cycle in failures
                 ],
                 "routing": {
                     "succeeded_at": utc_moment(state.succeeded_at) if state else None,

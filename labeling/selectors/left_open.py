@@ -179,6 +179,9 @@ def _open_weeks_with_items(
     adapt = connection.ops.adapt_datefield_value
     sqlite = connection.vendor == "sqlite"
     next_week = "date(week, '+7 days')" if sqlite else "week + 7"
+    on_grid = (
+        "CAST(julianday(c.week) - julianday(b.split) AS INTEGER) %% 7 = 0" if sqlite else "(c.week - b.split) %% 7 = 0"
+    )
     gap_start = "coalesce(date(closed_before, '+7 days'), split)" if sqlite else "coalesce(closed_before + 7, split)"
     values = ", ".join(["(%s, %s, %s)"] * len(bounds))
     params: list = [value for pk, split, bound in bounds for value in (pk, adapt(split), adapt(bound))]
@@ -205,6 +208,9 @@ def _open_weeks_with_items(
         closed (project_id, split, week) AS (
             SELECT b.project_id, b.split, c.week FROM bounds b JOIN {cycle} c
             ON c.project_id = b.project_id AND c.week >= b.split AND c.week < b.bound AND c.status = %s
+            -- Only a closed week on the project's calendar is an edge: the gaps are walked 7 days from each one, so
+            -- one off it (imported, or older than a week start's change) would hide every week up to the next edge.
+            AND {on_grid}
         ),
         edges (project_id, split, week, closed_before) AS (
             -- Each closed week, and the bound, with the closed week before it (none: the split is where to start).

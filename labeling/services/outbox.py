@@ -146,15 +146,16 @@ def resend_lost(*, now: datetime | None = None) -> int:
         except Exception as exc:  # the broker went away meanwhile: the next sweep looks again
             logger.warning("Outbox: could not look for messages the broker lost: %s", exc)
             return 0
-        for message in lost:
-            # Only a run lost counts toward giving up (a worker started it: killed at its time limit, or lost with its
-            # worker); a message Redis lost before any worker took it never ran, however often.
+        # Only a run lost counts toward giving up (a worker started it: killed at its time limit, or lost with its
+        # worker); a message Redis lost before any worker took it never ran, however often. All are given up before
+        # anything is sent: a database error giving one up then rolls back no mark of a message sent already.
+        due = [m for m in lost if m.started_at is not None and m.resends >= settings.OUTBOX_MAX_RESENDS]
+        for message in due:
+            _give_up(message)
+        # While a publish fails (or is in flight), nothing is sent again: once nothing waits, it is.
+        to_send = [] if backlog else [m for m in lost if m not in due]
+        for message in to_send:
             started = message.started_at is not None
-            if started and message.resends >= settings.OUTBOX_MAX_RESENDS:
-                _give_up(message)
-                continue
-            if backlog:
-                continue  # a failing (or in-flight) publish: sent again once nothing waits
             try:
                 _send_task(
                     message.task, args=message.args, kwargs=message.kwargs, headers={HEADER: message.pk},
@@ -163,8 +164,7 @@ def resend_lost(*, now: datetime | None = None) -> int:
             except Exception as exc:  # the broker went away meanwhile: the next sweep sends it
                 logger.warning("Outbox: could not send %s #%s again, left for the next sweep: %s",
                                message.task, message.pk, exc)  # fmt: skip
-                backlog = True  # the rest waits too; those due are still given up
-                continue
+                break  # the rest waits too (those due were given up already)
             # Not started again: the page says "queued" until a worker takes it.
             OutboxMessage.objects.filter(pk=message.pk).update(
                 published_at=timezone.now(), started_at=None, attempts=F("attempts") + 1,

@@ -190,8 +190,14 @@ class FileState(NamedTuple):
     @property
     def failure(self) -> str:
         """`error` in plain words, for everyone: past, and whether a render is on its way again."""
+        return self.failure_note()
+
+    def failure_note(self, *, operator_view: bool = False) -> str:
+        """`failure`, for an operator who is not a member when `operator_view` (`rules.render_failures`)."""
         pending = self.state == VersionFileState.PENDING
-        return render_failure_note(self.error, soft_time_limit=RENDER_SOFT_TIME_LIMIT, pending=pending)
+        return render_failure_note(
+            self.error, soft_time_limit=RENDER_SOFT_TIME_LIMIT, pending=pending, operator_view=operator_view
+        )
 
 
 def file_states(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, FileState]]:

@@ -235,7 +235,7 @@ class Download(NamedTuple):
 def _stored_files(versions, *, member: bool) -> dict[tuple[int, str], FileState]:
     """The versions' stored files by (version id, format). A member's view asks for those a download would (failed,
     never asked for, lost: `download_states`); a view by an operator who is not one only reads them (they change
-    nothing: a failed file stays failed, and its note says a download makes it again)."""
+    nothing: a failed file stays failed, and its note says a member has it made again)."""
     if member:
         return download_states(versions=versions)
     read = file_states(versions=versions)
@@ -266,7 +266,7 @@ def _version_rows(project, dataset, versions, *, member: bool = True) -> list[di
                     url=url,
                     state=state,
                     size=stored.size if stored else None,
-                    failure=stored.failure if stored else "",
+                    failure=stored.failure_note(operator_view=not member) if stored else "",
                     error=stored.error if stored else "",
                     swept=bool(stored and stored.swept),
                 )

@@ -529,6 +529,30 @@ def test_a_failed_close_says_it_is_tried_again_only_while_it_is_and_is_retold_on
     assert "tried again automatically" not in retold.detail and retold.facts["retry"] == "overdue"
     assert len(mail.outbox) == 2
 
+    # Once: a later evaluation, still overdue, finds nothing changed and mails no one.
+    _evaluate(team["project"], django_capture_on_commit_callbacks, now=NOW + timedelta(hours=3))
+    assert Alert.objects.get(pk=opened.pk).detail == retold.detail and len(mail.outbox) == 2
+
+
+def test_a_close_failed_alert_opened_before_its_retry_was_kept_reads_as_scheduled(
+    team, django_capture_on_commit_callbacks
+):
+    """An alert opened before `facts` kept the retry said it is tried again: read so, it is not retold while the retry
+    is still scheduled, and is retold once when it is overdue."""
+    _close_failed(team, "plant")
+    ReviewCycle.objects.filter(project=team["project"], week=LAST).update(next_attempt_at=NOW + timedelta(minutes=10))
+    [opened] = _evaluate(team["project"], django_capture_on_commit_callbacks).opened
+    facts = {key: value for key, value in opened.facts.items() if key != "retry"}
+    Alert.objects.filter(pk=opened.pk).update(facts=facts)
+    assert len(mail.outbox) == 1
+
+    _evaluate(team["project"], django_capture_on_commit_callbacks, now=NOW + timedelta(minutes=30))
+    kept = Alert.objects.get(pk=opened.pk)
+    assert kept.detail == opened.detail and "retry" not in kept.facts and len(mail.outbox) == 1
+
+    _evaluate(team["project"], django_capture_on_commit_callbacks, now=NOW + timedelta(minutes=71))
+    assert Alert.objects.get(pk=opened.pk).facts["retry"] == "overdue" and len(mail.outbox) == 2
+
 
 def test_a_failed_close_of_a_week_before_the_projects_first_says_a_lead_closes_it(
     team, django_capture_on_commit_callbacks

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from kombu import Connection
+from kombu.exceptions import OperationalError
 
 from labeling.models import OutboxMessage, WorkerHeartbeat
 from labeling.services import outbox
@@ -390,3 +391,84 @@ def test_a_database_error_while_giving_up_is_raised_as_the_databases_not_logged_
     assert [record.getMessage() for record in caplog.records if "broker" in record.getMessage()] == []
     killed.refresh_from_db()
     assert killed.given_up_at is None
+
+
+def test_a_resend_the_broker_refuses_leaves_the_rest_for_the_next_sweep_and_still_gives_up_what_is_due(
+    broker_queue, settings, monkeypatch
+):
+    """The broker refuses the first message sent again (it went away between the look and the send): the rest is
+    left for the next sweep, which sends it, and a message due to be given up after it is given up all the same."""
+    settings.OUTBOX_MAX_RESENDS = 2
+    sent = timezone.now()
+    refused = OutboxMessage.objects.create(task="labeling.build_dataset", args=[5], published_at=sent)
+    killed = OutboxMessage.objects.create(
+        task="labeling.render_version_files", args=[7], published_at=sent, started_at=sent, resends=2
+    )
+    waiting = OutboxMessage.objects.create(task="labeling.build_dataset", args=[6], published_at=sent)
+    send_task, refusals = outbox._send_task, [OperationalError("Error 111 connecting to the broker")]
+
+    def broker_refusing_once(name, **options):
+        if refusals:
+            raise refusals.pop()
+        send_task(name, **options)
+
+    monkeypatch.setattr(outbox, "_send_task", broker_refusing_once)
+    later = timezone.now() + timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS + 1)
+
+    assert outbox.resend_lost(now=later) == 0
+
+    for message in (refused, killed, waiting):
+        message.refresh_from_db()
+    assert killed.given_up_at is not None and killed.finished_at is not None
+    assert refused.published_at == waiting.published_at == sent and queued(broker_queue) == []
+
+    assert outbox.resend_lost(now=later) == 2
+    assert [headers["outbox_id"] for headers in queued(broker_queue)] == [refused.pk, waiting.pk]
+
+
+def test_a_message_left_for_the_backlog_is_sent_again_once_the_backlog_is_published(broker_queue, settings):
+    """While another message waits to be published nothing is sent again; once the sweep has published it (and a
+    worker has run it: a queue holding anything is not one that lost a message), the lost message is."""
+    sent = timezone.now()
+    lost = OutboxMessage.objects.create(task="labeling.build_dataset", args=[5], published_at=sent)
+    unpublished = OutboxMessage.objects.create(task="labeling.resolve_item", args=[9], attempts=3)
+    later = timezone.now() + timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS + 1)
+
+    assert outbox.resend_lost(now=later) == 0 and queued(broker_queue) == []
+
+    assert outbox.publish_pending() == 1
+    with Connection(settings.CELERY_BROKER_URL) as conn:  # a worker runs it
+        taken = conn.SimpleQueue(settings.CELERY_TASK_DEFAULT_QUEUE).get(timeout=5)
+        assert taken.headers["outbox_id"] == unpublished.pk
+        outbox.mark_finished(message_id=unpublished.pk)
+        taken.ack()
+    assert outbox.resend_lost(now=later) == 1
+    assert [headers["outbox_id"] for headers in queued(broker_queue)] == [lost.pk]
+    lost.refresh_from_db()
+    assert lost.published_at > sent and lost.attempts == 1
+
+
+def test_a_database_error_giving_up_comes_before_any_message_is_sent_again(broker_queue, settings):
+    """Every message due is given up before any is sent again: a database refusing a give-up fails the sweep before
+    it sent a message whose mark the error would roll back (sent again, yet still read as lost)."""
+    settings.OUTBOX_MAX_RESENDS = 2
+    sent = timezone.now()
+    OutboxMessage.objects.create(task="labeling.build_dataset", args=[5], published_at=sent)
+    OutboxMessage.objects.create(
+        task="labeling.render_version_files", args=[7], published_at=sent, started_at=sent, resends=2
+    )
+    with connection.cursor() as cursor:  # a real refusal by PostgreSQL, rolled back with the test's transaction
+        cursor.execute(
+            "CREATE FUNCTION refuse_give_up() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER refuse_give_up BEFORE UPDATE OF given_up_at ON {OutboxMessage._meta.db_table} "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_give_up()"
+        )
+    later = timezone.now() + timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS + 1)
+
+    with pytest.raises(DatabaseError, match="No space left on device"):
+        outbox.resend_lost(now=later)
+
+    assert queued(broker_queue) == []

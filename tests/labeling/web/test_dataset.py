@@ -439,6 +439,11 @@ RAW_ERRORS = {
         "OSError: [Errno 101] Network is unreachable",
         "The last try failed (an unexpected error, in the workers' log); it is being made again.",
     ),
+    # Only the number opening the text is the error's own: one quoted further on says nothing of the disk.
+    "an error number quoted in the text": (
+        "OSError: the proxy answered 502: upstream said [Errno 28] No space left on device",
+        "The last try failed (an unexpected error, in the workers' log); it is being made again.",
+    ),
     "a bug": (
         "KeyError: 'answers'",
         "The last try failed (an unexpected error, in the workers' log); it is being made again.",

@@ -132,8 +132,8 @@ def test_an_operator_viewing_a_failed_file_asks_for_nothing_and_a_member_viewing
     client, project, operator, engineer, version, django_capture_on_commit_callbacks
 ):
     """Viewing the page asks a worker to make a failed file again: a change, which an operator who is not a member
-    does not make (they change nothing). They read why it failed and that a download makes it again; a member's view
-    asks for it, as before."""
+    does not make (they change nothing). They read why it failed and that a member has it made again (their page has
+    no link that would); a member's view asks for it, as before."""
     render_version_files(version_id=version.pk)
     failed = VersionFile.objects.filter(version=version, format="hf")
     failed.update(state="failed", error="PermissionError: [Errno 13] Permission denied: '/srv/media/7/hf.zip.part'")
@@ -144,7 +144,8 @@ def test_an_operator_viewing_a_failed_file_asks_for_nothing_and_a_member_viewing
         html = client.get(PAGE.format(slug=project.slug)).content.decode()
 
     assert "HF not on disk" in html and "Prepare" not in html
-    assert "The last try failed (the file could not be written); a download makes it again." in html
+    assert "The last try failed (the file could not be written); a member of the project has it made again." in html
+    assert "a download makes it again" not in html
     assert failed.get().state == "failed" and not OutboxMessage.objects.exists()
 
     client.force_login(engineer)

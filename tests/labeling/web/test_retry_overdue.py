@@ -49,7 +49,18 @@ def test_a_retry_still_to_come_is_announced(client, lead, project):
 
     notice = failures_notice(client, project, kind="close", next_attempt_at=NOW + timedelta(minutes=5))
 
-    assert "It is tried again automatically from 2026-12-08 00:05 CET, or close the week by hand." in notice
+    assert "It is tried again automatically from 2026-12-08 00:05 CET, or close the week by hand below." in notice
+
+
+def test_another_weeks_retry_still_to_come_sends_the_lead_to_that_weeks_page(client, lead, project):
+    """As the other retries say: the close-by-hand button below acts on the page's week, not on another's."""
+    client.force_login(lead)
+
+    notice = failures_notice(client, project, kind="close", next_attempt_at=NOW + timedelta(minutes=5), week=W48)
+
+    assert (
+        "It is tried again automatically from 2026-12-08 00:05 CET, or close the week by hand from its page." in notice
+    )
 
 
 def test_a_failed_refresh_of_the_running_week_is_announced_and_beat_tries_it_then(client, lead, project):

@@ -394,3 +394,65 @@ def test_a_page_load_reads_no_more_of_a_project_150_weeks_old_than_of_one_10_wee
 
     young = scans_at_age(10)
     assert scans_at_age(150) == young
+
+
+def test_a_closed_week_off_the_projects_calendar_does_not_hide_a_later_open_week_holding_items(
+    client, old_project, lead, this_week
+):
+    """An imported (or old) closed cycle dated off the project's weekday grid is no edge of the weeks left open: the
+    weeks between closed ones are walked 7 days from each edge, so from it they would all miss the grid, and the week
+    behind the latest closed one went untold."""
+    project = old_project
+    off_grid, behind, closed = (
+        this_week - timedelta(days=7 * 6 - 3),
+        this_week - timedelta(days=28),
+        this_week - timedelta(days=21),
+    )
+    label_outputs(project, 2, occurred_at=in_week(project, behind))
+    ReviewCycle.objects.create(project=project, week=off_grid, status="closed", closed_at=timezone.now())
+    ReviewCycle.objects.create(project=project, week=closed, status="closed", closed_at=timezone.now())
+    client.force_login(lead)
+
+    found = notices(client.get(f"/p/{project.slug}/").content.decode())
+
+    assert list(found) == ["weeks-behind-a-closed-week"]
+    assert found["weeks-behind-a-closed-week"].startswith(f"The week {named(behind)} holds 2 review items")
+
+
+def test_an_open_first_week_and_a_reopened_week_between_closed_ones_are_both_told(client, old_project, lead):
+    """Two separate gaps of one project: its first week, before its first close, and a week reopened between two
+    closed weeks. The notice names the oldest and counts the other; once the oldest closes, it names the other."""
+    project = old_project
+    first = cycle_week(project, project.created_at)
+    reopened = first + timedelta(days=14)
+    label_outputs(project, 1, occurred_at=in_week(project, first))
+    make_items(project, 2, occurred_at=in_week(project, reopened))
+    for week in (first + timedelta(days=7), first + timedelta(days=21)):
+        ReviewCycle.objects.create(project=project, week=week, status="closed", closed_at=timezone.now())
+    ReviewCycle.objects.create(project=project, week=reopened, status="open")
+    client.force_login(lead)
+
+    text = notices(client.get(f"/p/{project.slug}/").content.decode())["weeks-behind-a-closed-week"]
+
+    assert text.startswith(f"The week {named(first)} holds 1 review item and")
+    assert "(nor is 1 later week left open)" in text
+
+    ReviewCycle.objects.create(project=project, week=first, status="closed", closed_at=timezone.now())
+    text = notices(client.get(f"/p/{project.slug}/").content.decode())["weeks-behind-a-closed-week"]
+    assert text.startswith(f"The week {named(reopened)} holds 2 review items and is not closed.")
+
+
+def test_a_week_after_a_closed_first_week_of_the_project_is_told(client, old_project, lead):
+    """The closed week is the split (the week the project was created in): the gap after it starts 7 days on."""
+    project = old_project
+    first = cycle_week(project, project.created_at)
+    behind = first + timedelta(days=7)
+    label_outputs(project, 1, occurred_at=in_week(project, behind))
+    for week in (first, first + timedelta(days=14)):
+        ReviewCycle.objects.create(project=project, week=week, status="closed", closed_at=timezone.now())
+    client.force_login(lead)
+
+    found = notices(client.get(f"/p/{project.slug}/").content.decode())
+
+    assert list(found) == ["weeks-behind-a-closed-week"]
+    assert found["weeks-behind-a-closed-week"].startswith(f"The week {named(behind)} holds 1 review item and")
