@@ -13,11 +13,13 @@ from labeling.exceptions import BatchInvalid, DomainError, InvalidFilter, Invali
 
 
 def _flatten(detail, field=None):
+    """Each problem with the field it is about: a nested serializer's field by its dotted path (`filters.models`),
+    as the parsers name a duplicated key's, so a client can tell which `models` is meant."""
     if isinstance(detail, dict):
         for key, value in detail.items():
             # A list field's errors are keyed by the item's position: they are the list field's.
             named = isinstance(key, str) and key != "non_field_errors"
-            yield from _flatten(value, key if named else field)
+            yield from _flatten(value, (f"{field}.{key}" if field else key) if named else field)
     elif isinstance(detail, list):
         for value in detail:
             yield from _flatten(value, field)

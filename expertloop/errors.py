@@ -1,7 +1,7 @@
 """Django's error handlers (expertloop/urls.py): under /api/, in the API's JSON error shape (api/exceptions.py)."""
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, resolve, reverse
 from django.views.defaults import page_not_found
 
 
@@ -16,7 +16,11 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 def api_not_found(request: HttpRequest) -> JsonResponse:
     """The API's JSON 404 for a path that names no endpoint, naming the endpoint one slash away if there is one.
     Also answered with DEBUG on (expertloop.middleware.ApiNotFoundMiddleware), when Django skips handler404."""
-    message = "No API endpoint has this URL: see /api/schema/ for the paths, and what a slug or id may hold."
+    # Both: the docs page for a person who typed the URL, the schema for a client's code.
+    message = (
+        f"No API endpoint has this URL: see {reverse('api:docs')} for the documentation, or {reverse('api:schema')} "
+        "(OpenAPI) for the paths, and what a slug or id may hold."
+    )
     if meant := _other_slash(request.path_info):
         message += f" Did you mean {meant}?"
     return JsonResponse({"errors": [{"index": None, "field": None, "message": message}]}, status=404)

@@ -214,7 +214,7 @@ class DatasetFiltersIn(serializers.Serializer):
     text_any = _text_any_field()
 
     def to_internal_value(self, data):
-        # Reported on `filters`, each problem naming its filter (an unknown one too): `{"tag_any": …}` was ignored.
+        # Each problem is on its filter (`filters.models`), an unknown one too: `{"tag_any": …}` was ignored.
         if not isinstance(data, dict):
             raise serializers.ValidationError(f"An object of {', '.join(FILTER_NAMES)}, as GET shows it.")
         problems = {name: ["Unknown filter."] for name in sorted(set(data) - set(self.fields))}
@@ -223,9 +223,7 @@ class DatasetFiltersIn(serializers.Serializer):
         except serializers.ValidationError as exc:
             problems = {**exc.detail, **problems}
         if problems:
-            raise serializers.ValidationError(
-                [f"`{name}`: {' '.join(map(str, detail))}" for name, detail in problems.items()]
-            )
+            raise serializers.ValidationError(problems)
         return attrs
 
 

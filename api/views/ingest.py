@@ -24,7 +24,9 @@ _ERRORS = {
     403: OpenApiResponse(ErrorsOut, description="The key lacks the `ingest` scope."),
     413: OpenApiResponse(ErrorsOut, description=f"The body is over {settings.INGEST_MAX_BODY_BYTES:,} bytes."),
     415: OpenApiResponse(
-        ErrorsOut, description="The Content-Type is not application/json, or the body has a Content-Encoding."
+        ErrorsOut,
+        description="The Content-Type is not application/json, names a charset other than UTF-8, or the body has a "
+        "Content-Encoding.",
     ),
 }
 

@@ -132,7 +132,9 @@ class TracesView(KnownParametersOnly, APIView):
             401: OpenApiResponse(OtlpStatusOut, description="No key, an unknown key or a revoked key."),
             403: OpenApiResponse(OtlpStatusOut, description="The key lacks the `ingest` scope."),
             413: OpenApiResponse(OtlpStatusOut, description="Over OTLP_MAX_BODY_BYTES, sent or decompressed."),
-            415: OpenApiResponse(OtlpStatusOut, description="Another Content-Type or Content-Encoding."),
+            415: OpenApiResponse(
+                OtlpStatusOut, description="Another Content-Type or Content-Encoding, or a charset other than UTF-8."
+            ),
         },
     )
     def post(self, request):

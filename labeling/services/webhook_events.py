@@ -21,6 +21,7 @@ from labeling.models import (
     WebhookEndpoint,
     WebhookEvent,
     WebhookKind,
+    week_label,
 )
 from labeling.rules.annotators import annotator_pseudonym
 from labeling.rules.moments import stored_moments_in_utc, utc_moment
@@ -129,7 +130,7 @@ def output_flagged(flag: Flag) -> int:
             "created_at": utc_moment(flag.created_at),
             "annotator": annotator_pseudonym(item.project_id, flag.expert_id),
         },
-        "item": {"id": item.pk, "queue": item.queue.slug, "week": item.week.isoformat()},
+        "item": _item(item),
         "output": _output(output),
         "meeting_url": site_url(reverse("labeling:meeting", args=[project.slug])),
     }
@@ -141,6 +142,12 @@ def output_flagged(flag: Flag) -> int:
         transcripts={**_transcript(output), "note": flag.note} if with_texts else None,
         output_id=output.pk,
     )
+
+
+def _item(item: Item) -> dict:
+    """An item as the item events name it: `week` its cycle's first day (receivers read it so), `week_label` the week
+    as the REST API and the `cycle.*` events write it ("2026-W47"), so a receiver can match the two."""
+    return {"id": item.pk, "queue": item.queue.slug, "week": item.week.isoformat(), "week_label": week_label(item.week)}
 
 
 def adjudication_heard(project_id: int) -> bool:
@@ -167,7 +174,7 @@ def items_need_adjudication(*, project_id: int, item_ids: Iterable[int], reason:
             data={
                 "project": item.project.slug,
                 "reason": reason,
-                "item": {"id": item.pk, "queue": item.queue.slug, "week": item.week.isoformat()},
+                "item": _item(item),
                 "output": _output(item.output),
                 "adjudication_url": site_url(reverse("labeling:adjudicate", args=[item.project.slug, item.pk])),
             },

@@ -146,19 +146,21 @@ def test_filters_nested_and_top_level_with_different_values_is_a_400_naming_the_
 
 
 @pytest.mark.parametrize(
-    ("filters", "message"),
+    ("filters", "field", "message"),
     [
-        ({"tag_any": ["vip"]}, "tag_any"),
-        ({"since": "yesterday"}, "since"),
-        (["vip"], "object"),
+        ({"tag_any": ["vip"]}, "filters.tag_any", "Unknown filter."),
+        ({"since": "yesterday"}, "filters.since", "Not a moment"),
+        ({"models": "gpt-4.1"}, "filters.models", "list"),
+        (["vip"], "filters", "object"),
     ],
-    ids=["an unknown filter", "a bad moment", "not an object"],
+    ids=["an unknown filter", "a bad moment", "a bad type", "not an object"],
 )
-def test_bad_nested_filters_are_a_400_naming_filters(builder, filters, message):
+def test_bad_nested_filters_are_a_400_naming_the_nested_field(builder, filters, field, message):
+    """A nested filter's problem names it by its path (`filters.models`), not `filters` with the name in the text."""
     response = builder.post(DATASETS, {"name": "Tagged", "filters": filters})
 
     assert response.status_code == 400
-    assert any(e["field"] == "filters" and message in e["message"] for e in response.json()["errors"]), response.json()
+    assert any(e["field"] == field and message in e["message"] for e in response.json()["errors"]), response.json()
     assert not Dataset.objects.exists()
 
 
@@ -216,9 +218,9 @@ def test_no_tag_or_model_listed_takes_any_as_the_api_has_always_said(builder, bo
         ({"filters": {"text_any": []}}, "text_any", "give at least one phrase, or leave the condition out."),
         ({"text_any": ["x" * 201]}, "text_any", "use at most 200"),
         ({"text_any": ["x"] * 21}, "text_any", "21 phrases; use at most 20."),
-        ({"filters": {"text": "refund"}}, "filters", "`text`: Unknown filter."),
-        ({"filters": {"model": ["gpt"]}}, "filters", "`model`: Unknown filter."),
-        ({"filters": {"metadata": ["plan:vip"]}}, "filters", "`metadata`"),
+        ({"filters": {"text": "refund"}}, "filters.text", "Unknown filter."),
+        ({"filters": {"model": ["gpt"]}}, "filters.model", "Unknown filter."),
+        ({"filters": {"metadata": ["plan:vip"]}}, "filters.metadata", "dictionary"),
         ({"model": ["gpt"]}, "model", "Unknown field."),
     ],
 )

@@ -356,6 +356,39 @@ def test_a_compressed_body_is_a_415_naming_the_content_encoding(client, project,
     assert not Output.objects.exists() and not Dataset.objects.exists()
 
 
+def test_a_body_in_another_charset_is_a_415_naming_it(client, project):
+    """Ingest read `application/json; charset=latin-1` as UTF-8 regardless: "Straße" in Latin-1 was refused as invalid
+    UTF-8 without a word on the charset (or, were its bytes valid UTF-8, stored misread); the dataset endpoints
+    honoured it. Every JSON endpoint now names the charset and says the API reads UTF-8, the body refused whole."""
+    key = create_api_key(project=project, name="ci", scopes=["ingest", "datasets"])
+    bodies = {
+        URL: batch([output_record(0, output="Straße")]),
+        "/api/v1/events": {"events": [{"end_user_id": "Straße", "name": "session_start"}]},
+        "/api/v1/projects/support-bot/datasets": {"name": "Straße"},
+        "/api/v1/otel/v1/traces": {"resourceSpans": []},
+    }
+    for url, body in bodies.items():
+        # generic: the test client's post would transcode the bytes into the declared charset itself.
+        response = client.generic("POST", url, json.dumps(body, ensure_ascii=False).encode("latin-1"),
+                                  content_type="application/json; charset=latin-1",
+                                  HTTP_AUTHORIZATION=f"Bearer {key.secret}")  # fmt: skip
+
+        assert response.status_code == 415, (url, response.content[:200])
+        answer = response.json()  # OTLP answers in its Status shape
+        message = answer["errors"][0]["message"] if "errors" in answer else answer["message"]
+        assert message.startswith("The body's charset 'latin-1' is not read here: the API reads JSON as UTF-8."), url
+    assert not Output.objects.exists() and not Dataset.objects.exists()
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8", '"utf-8"', "utf8"])
+def test_a_body_declared_utf_8_is_read(api, charset):
+    response = api.post(URL, json.dumps(batch([output_record(0, output="Straße")]), ensure_ascii=False).encode(),
+                        content_type=f"application/json; charset={charset}")  # fmt: skip
+
+    assert response.status_code in (200, 201, 202), response.content[:300]
+    assert Output.objects.get().output == "Straße"
+
+
 def test_a_body_over_the_limit_is_413(api, settings):
     settings.INGEST_MAX_BODY_BYTES = 10_000
     records = [output_record(i) for i in range(40)]

@@ -41,6 +41,19 @@ def test_an_unmatched_api_url_answers_the_apis_json_error(client, path):
     assert error["message"].startswith("No API endpoint has this URL")
 
 
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "debug"])
+@pytest.mark.parametrize("path", ["/api/", "/api/v1/", "/api/v1/nothing"])
+def test_an_unmatched_api_url_points_to_the_docs_and_the_schema_both_served(client, settings, path, debug):
+    """The 404 named only `/api/schema/`, a YAML file, to a person who typed `/api/` into a browser: it names the
+    human docs too, and each path it names answers."""
+    settings.DEBUG = debug
+    [error] = client.get(path).json()["errors"]
+
+    assert "see /api/docs/ for the documentation, or /api/schema/ (OpenAPI) for the paths" in error["message"]
+    assert client.get("/api/docs/").status_code == 200
+    assert client.get("/api/schema/").status_code == 200
+
+
 @pytest.mark.parametrize(
     ("path", "meant"),
     [

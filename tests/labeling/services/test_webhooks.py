@@ -5,7 +5,7 @@ import json
 import re
 import socket
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
@@ -398,6 +398,27 @@ def test_a_delivery_is_signed_per_standard_webhooks(project, lead, expert, recei
     assert delivery.attempt_log[0]["code"] == 200 and delivery.attempt_log[0]["ms"] >= 0
     with pytest.raises(Exception, match="No matching signature"):
         Webhook(webhooks.new_secret()).verify(request.body, request.headers)
+
+
+def test_item_events_name_the_week_by_its_label_beside_its_first_day(project, lead, expert, receiver, allow_private):
+    """`item.week` is the cycle's first day ("2026-11-16"), as receivers read it, while the REST API and the `cycle.*`
+    events write weeks as "2026-W47": `week_label` says the week in that form too, so the two can be matched."""
+    made = _endpoint(project, lead, url=receiver.url("/hook"), events=["output.flagged", "item.needs_adjudication"])
+    [item] = label_outputs(project, answers=AGREE)
+    Item.objects.filter(pk=item.pk).update(week=date(2026, 11, 16))
+    item.refresh_from_db()
+    flag_item(expert=expert, item=item, note="odd")
+    mark_for_adjudication(lead=lead, item=item)
+
+    for delivery in WebhookDelivery.objects.order_by("pk"):
+        assert _deliver(delivery) is None
+    payloads = [Webhook(made.secret).verify(request.body, request.headers) for request in receiver.at("/hook")]
+
+    assert sorted(payload["type"] for payload in payloads) == ["item.needs_adjudication", "output.flagged"]
+    for payload in payloads:
+        assert payload["data"]["item"] == {
+            "id": item.pk, "queue": "sample", "week": "2026-11-16", "week_label": "2026-W47"
+        }, payload["type"]  # fmt: skip
 
 
 def test_a_failing_receiver_is_retried_on_the_schedule_then_failed(project, lead, expert, receiver, settings):
