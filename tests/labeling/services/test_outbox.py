@@ -363,6 +363,19 @@ def test_work_due_to_be_given_up_is_given_up_while_other_work_waits_to_be_publis
     assert queued(broker_queue) == []
 
 
+def _refuse_give_ups() -> None:
+    """Make PostgreSQL itself refuse every give-up (a trigger on `given_up_at`), rolled back with the test."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_give_up() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER refuse_give_up BEFORE UPDATE OF given_up_at ON {OutboxMessage._meta.db_table} "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_give_up()"
+        )
+
+
 def test_a_database_error_while_giving_up_is_raised_as_the_databases_not_logged_as_the_brokers(
     broker_queue, settings, caplog
 ):
@@ -373,15 +386,7 @@ def test_a_database_error_while_giving_up_is_raised_as_the_databases_not_logged_
     killed = OutboxMessage.objects.create(
         task="labeling.render_version_files", args=[7], published_at=sent, started_at=sent, resends=2
     )
-    with connection.cursor() as cursor:  # a real refusal by PostgreSQL, rolled back with the test's transaction
-        cursor.execute(
-            "CREATE FUNCTION refuse_give_up() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$"
-        )
-        cursor.execute(
-            f"CREATE TRIGGER refuse_give_up BEFORE UPDATE OF given_up_at ON {OutboxMessage._meta.db_table} "
-            "FOR EACH ROW EXECUTE FUNCTION refuse_give_up()"
-        )
+    _refuse_give_ups()
     later = timezone.now() + timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS + 1)
 
     with caplog.at_level(logging.WARNING, logger="labeling.services.outbox"):
@@ -457,15 +462,7 @@ def test_a_database_error_giving_up_comes_before_any_message_is_sent_again(broke
     OutboxMessage.objects.create(
         task="labeling.render_version_files", args=[7], published_at=sent, started_at=sent, resends=2
     )
-    with connection.cursor() as cursor:  # a real refusal by PostgreSQL, rolled back with the test's transaction
-        cursor.execute(
-            "CREATE FUNCTION refuse_give_up() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$"
-        )
-        cursor.execute(
-            f"CREATE TRIGGER refuse_give_up BEFORE UPDATE OF given_up_at ON {OutboxMessage._meta.db_table} "
-            "FOR EACH ROW EXECUTE FUNCTION refuse_give_up()"
-        )
+    _refuse_give_ups()
     later = timezone.now() + timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS + 1)
 
     with pytest.raises(DatabaseError, match="No space left on device"):
