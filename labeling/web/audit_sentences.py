@@ -8,10 +8,10 @@ its raw action with the details as key=value pairs.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
-from labeling.models import Weekday
 from labeling.reports import GOLD_PART_WORDS
-from labeling.rules.edits import PROJECT_SETTING_NAMES, QUEUE_SETTING_NAMES, setting_name
+from labeling.rules.edits import PROJECT_SETTING_NAMES, QUEUE_SETTING_NAMES, setting_name, setting_value_as_read
 from labeling.rules.text import counted, isolated
 
 # How much of one detail a sentence shows: a decision's text or a list of external ids can be long.
@@ -70,18 +70,11 @@ def _pairs(pairs: dict) -> str:
     return "; ".join(f"{_words(key)}: {text(before)} → {text(after)}" for key, (before, after) in pairs.items())
 
 
-def _setting_value(name: str, value) -> str:
-    """A project setting's value as its page shows it: the week start as a day's name, not its number."""
-    if name == "cycle_weekday" and value in Weekday.values:
-        return Weekday(value).label
-    return text(value)
-
-
 def _settings_changed(d: dict) -> str:
     """services/projects.update_project_settings: {"changes": {field: {"before": x, "after": y}}}."""
+    read = partial(setting_value_as_read, otherwise=text)
     changes = "; ".join(
-        f"{setting_name(PROJECT_SETTING_NAMES, name)}: {_setting_value(name, change['before'])} → "
-        f"{_setting_value(name, change['after'])}"
+        f"{setting_name(PROJECT_SETTING_NAMES, name)}: {read(name, change['before'])} → {read(name, change['after'])}"
         for name, change in d["changes"].items()
     )
     return f"Changed the project's settings: {changes}"
