@@ -141,7 +141,8 @@ def create_queue(*, project: Project, values: QueueValues, actor=None, slug_gene
         project=project,
         actor=audit_actor(actor),
         action="queue.created",
-        details={"queue": queue.pk, "slug": queue.slug, "asked_sha256": asked},
+        # Its name, so the log says "Created the queue “Escalations”", as it says the queue's later changes.
+        details={"queue": queue.pk, "slug": queue.slug, "name": queue.name, "asked_sha256": asked},
     )
     return queue
 

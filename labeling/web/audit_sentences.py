@@ -86,10 +86,20 @@ def _listed(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
+def _the_queue(d: dict) -> str:
+    """The queue of a queue's event by its name; by its slug in events from before the name was recorded."""
+    return f"the queue “{text(d['name'])}”" if d.get("name") else f"the queue {text(d['slug'])}"
+
+
+def _queue_created(d: dict) -> str:
+    """services/queues.create_queue: {"queue", "slug"}, and since it was recorded its "name"."""
+    return f"Created {_the_queue(d)}"
+
+
 def _queue_changed(d: dict) -> str:
     """services/queues.update_queue: {"slug", "changed": [field, ...]}, and since they were recorded its "name" and
     "is_active" as saved. Unticking Active pauses the queue: said as such, not as a field that changed."""
-    queue = f"the queue “{text(d['name'])}”" if d.get("name") else f"the queue {text(d['slug'])}"
+    queue = _the_queue(d)
     others = [setting_name(QUEUE_SETTING_NAMES, field) for field in d["changed"] if field != "is_active"]
     if "is_active" not in d["changed"]:
         return f"Changed the {_listed(others)} of {queue}"
@@ -266,7 +276,7 @@ ACTIONS: dict[str, Action] = {
     "project.created": Action("Project created", "Created the project {slug}"),
     "project.settings_changed": Action("Settings changed", _settings_changed),
     "rubric.published": Action("Rubric published", "Published version {version} of the rubric"),
-    "queue.created": Action("Queue created", "Created the queue {slug}"),
+    "queue.created": Action("Queue created", _queue_created),
     "queue.updated": Action("Queue changed", _queue_changed),
     "queue.backfill_requested": Action("Backfill requested", _backfill),
     "queue.backfilled": Action("Backfill done", "Placed {placed} outputs in the queue {slug} by a backfill"),

@@ -211,7 +211,8 @@ def test_what_the_members_and_settings_services_write_reads_as_sentences(lead_cl
 
 def test_a_queue_paused_resumed_and_edited_reads_as_a_lead_says_it(lead_client, project, lead):
     """update_queue's events, as the log page shows them: pausing and resuming said as such, by the queue's name,
-    and the other fields in the words of the queue editor. Before: "Changed the queue escalations: is_active"."""
+    and the other fields in the words of the queue editor, its creation by its name too. Before: "Changed the queue
+    escalations: is_active", and "Created the queue escalations"."""
     queue = create_queue(project=project, values=QueueValues(slug="escalations", name="Escalations"), actor=lead)
     update_queue(queue=queue, values=QueueValues(slug="escalations", name="Escalations", is_active=False), actor=lead)
     update_queue(queue=queue, values=QueueValues(slug="escalations", name="Escalations"), actor=lead)
@@ -220,17 +221,20 @@ def test_a_queue_paused_resumed_and_edited_reads_as_a_lead_says_it(lead_client, 
     update_queue(queue=queue, values=replace(edited, rule={"models": ["gpt-4o"]}), actor=lead)
     # An event written before the queue's state was recorded says only that it changed.
     event(project, "queue.updated", actor=lead, queue=queue.pk, slug="escalations", changed=["is_active"])
+    # One written before a created queue's name was recorded names it by its slug.
+    event(project, "queue.created", actor=lead, queue=queue.pk, slug="escalations")
 
     rows = lead_client.get(url(project)).context["rows"]
 
     said = [row["sentence"].replace("\u2068", "").replace("\u2069", "") for row in rows]
     assert said == [
+        "Created the queue escalations",
         "Paused or resumed the queue escalations",
         "Changed the routing rule of the queue “Escalations”",
         "Paused the queue “Escalations” and changed its sample rate and weekly quota",
         "Resumed the queue “Escalations”",
         "Paused the queue “Escalations”",
-        "Created the queue escalations",
+        "Created the queue “Escalations”",
     ]
 
 
