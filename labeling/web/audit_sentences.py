@@ -97,15 +97,29 @@ def _queue_created(d: dict) -> str:
 
 
 def _queue_changed(d: dict) -> str:
-    """services/queues.update_queue: {"slug", "changed": [field, ...]}, and since they were recorded its "name" and
-    "is_active" as saved. Unticking Active pauses the queue: said as such, not as a field that changed."""
-    queue = _the_queue(d)
-    others = [setting_name(QUEUE_SETTING_NAMES, field) for field in d["changed"] if field != "is_active"]
+    """services/queues.update_queue: {"slug", "changed": [field, ...]}, since they were recorded its "name" and
+    "is_active" as saved, and since then the "changes" ({field: {"before", "after"}}) of its short settings.
+    Unticking Active pauses the queue: said as such, not as a field that changed."""
+    queue, changes = _the_queue(d), d.get("changes") or {}
+    others = [
+        f"{setting_name(QUEUE_SETTING_NAMES, field)} from {_queue_value(changes[field]['before'])} to "
+        f"{_queue_value(changes[field]['after'])}"
+        if field in changes
+        else setting_name(QUEUE_SETTING_NAMES, field)
+        for field in d["changed"]
+        if field != "is_active"
+    ]
     if "is_active" not in d["changed"]:
-        return f"Changed the {_listed(others)} of {queue}"
+        # Events from before the values were recorded name the settings only.
+        return f"Changed {queue}: its {_listed(others)}" if changes else f"Changed the {_listed(others)} of {queue}"
     # Events from before the state was recorded say only that it changed.
     verb = {True: "Resumed", False: "Paused"}.get(d.get("is_active"), "Paused or resumed")
     return f"{verb} {queue}" + (f" and changed its {_listed(others)}" if others else "")
+
+
+def _queue_value(value) -> str:
+    """A queue setting's value in the log: no weekly quota as none, not a dash."""
+    return "none" if value is None else text(value)
 
 
 def _invited(d: dict) -> str:

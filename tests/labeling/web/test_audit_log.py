@@ -219,6 +219,9 @@ def test_a_queue_paused_resumed_and_edited_reads_as_a_lead_says_it(lead_client, 
     edited = QueueValues(slug="escalations", name="Escalations", weekly_quota=40, sample_rate=0.5, is_active=False)
     update_queue(queue=queue, values=edited, actor=lead)
     update_queue(queue=queue, values=replace(edited, rule={"models": ["gpt-4o"]}), actor=lead)
+    update_queue(queue=queue, values=replace(edited, rule={"models": ["gpt-4o"]}, weekly_quota=80), actor=lead)
+    # One written before the values were recorded names the settings only.
+    event(project, "queue.updated", actor=lead, queue=queue.pk, slug="escalations", changed=["weekly_quota"])
     # An event written before the queue's state was recorded says only that it changed.
     event(project, "queue.updated", actor=lead, queue=queue.pk, slug="escalations", changed=["is_active"])
     # One written before a created queue's name was recorded names it by its slug.
@@ -230,8 +233,10 @@ def test_a_queue_paused_resumed_and_edited_reads_as_a_lead_says_it(lead_client, 
     assert said == [
         "Created the queue escalations",
         "Paused or resumed the queue escalations",
+        "Changed the weekly quota of the queue escalations",
+        "Changed the queue “Escalations”: its weekly quota from 40 to 80",
         "Changed the routing rule of the queue “Escalations”",
-        "Paused the queue “Escalations” and changed its sample rate and weekly quota",
+        "Paused the queue “Escalations” and changed its sample rate from 1.0 to 0.5 and weekly quota from none to 40",
         "Resumed the queue “Escalations”",
         "Paused the queue “Escalations”",
         "Created the queue “Escalations”",
