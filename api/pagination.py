@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.utils.urls import replace_query_param
 
-from api.parameters import is_whole_number
+from api.parameters import page_size_asked
 from labeling.rules.cursors import cursor_position, sign_cursor
 
 
@@ -33,13 +33,11 @@ class StrictCursorPagination(CursorPagination):
     def get_page_size(self, request):
         # DRF reads `?page_size=ten` (or 0, or -5) as the default page: a typo would pass unseen while the schema
         # says integer. Refused as every other query parameter is, naming it.
-        value = request.query_params.get(self.page_size_query_param)
-        if value is None or value == "":
-            return self.page_size
-        if not is_whole_number(value) or int(value) < 1:
+        size = page_size_asked(request.query_params.get(self.page_size_query_param), default=self.page_size)
+        if size is None:
             refusal = f"Use a whole number of 1 or more; a page holds at most {self.max_page_size:,} items."
             raise ValidationError({self.page_size_query_param: refusal})
-        return min(int(value), self.max_page_size)
+        return min(size, self.max_page_size)
 
     def paginate_queryset(self, queryset, request, view=None):
         self.view = view

@@ -49,6 +49,17 @@ class WholeNumberField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+def page_size_asked(value: str | None, *, default: int) -> int | None:
+    """The page size a `?page_size=` asks for, by the one rule of every paged endpoint: `default` when absent or
+    empty, None (each endpoint words its refusal) when not a whole number of 1 or more in ASCII digits (`ten`, `0`,
+    `-5`, `+5`, `1.5`, `١٠`). The largest page is each endpoint's to apply."""
+    if value is None or value == "":
+        return default
+    if not is_whole_number(value) or int(value) < 1:
+        return None
+    return int(value)
+
+
 def choice_parameter(choices: Iterable[str], noun: str, **kwargs) -> serializers.ChoiceField:
     """A parameter taking one of `choices`, whose refusal lists them (`"x" is not a segment. The segments: all, …`),
     not DRF's bare "not a valid choice", so a guess finds the right name."""

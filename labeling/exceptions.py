@@ -86,7 +86,11 @@ class EditConflict(InvalidSpec):
 class NameTaken(InvalidSpec):
     """A name (or its slug) another row of the project holds already: the API answers 409 Conflict, naming the field,
     as a create whose only fault is the state of the project; a form shows it beside the name, as its other
-    problems."""
+    problems.
+
+    A 409 outside the `Conflict` family (below) on purpose: it is an InvalidSpec, so every caller that catches a
+    spec's problems (and the forms that show them by field) catches it too. Code telling 409s apart catches both, or
+    reads `status_code`."""
 
     status_code = 409
 
@@ -149,6 +153,8 @@ class InvalidWeek(InvalidInput):
 
 
 class Conflict(DomainError):
+    """The project's state refuses the call (409). Not every 409: NameTaken (above) is an InvalidSpec with a 409."""
+
     status_code = 409
 
 

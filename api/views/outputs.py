@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.callers import ProjectOfCaller
-from api.parameters import KnownParametersOnly
+from api.parameters import KnownParametersOnly, page_size_asked
 from api.path_ids import slash_slip
 from api.permissions import CanReadOrSignedIn
 from api.serializers.explore import FacetsOut, OutputPageOut
@@ -184,11 +184,11 @@ class OutputsView(_ExploredOutputs, OutputsIngestView):
 
 
 def _page_size(value: str | None) -> int:
-    if value is None or value == "":
-        return PAGE_SIZE
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_PAGE_SIZE:
+    # Refused above the largest page, not lowered as the cursor-paged lists do (api.pagination): as documented.
+    size = page_size_asked(value, default=PAGE_SIZE)
+    if size is None or size > MAX_PAGE_SIZE:
         raise ValidationError({"page_size": f"Use a whole number from 1 to {MAX_PAGE_SIZE}."})
-    return int(value)
+    return size
 
 
 class OutputFacetsView(_ExploredOutputs, KnownParametersOnly, APIView):

@@ -32,6 +32,8 @@ from labeling.models import (
     ResolutionStatus,
     ReviewCycle,
     SavedView,
+    Slot,
+    SlotState,
     WebhookEndpoint,
     WebhookKind,
 )
@@ -109,14 +111,20 @@ def date_this_weeks_doings(*, project: Project, now: datetime) -> None:
 
 def pause_a_queue_with_an_item_held(*, project: Project, this_week: date, now: datetime) -> Queue:
     """Open the escalations queue on this week's outputs, let `expert1` take an item, then pause the queue: this week,
-    after the last week's close, not when the demo was seeded (the queue and the audit log say when)."""
+    after the last week's close, not when the demo was seeded (the queue and the audit log say when). A paused queue
+    takes no output, so it holds only those that came before the pause, and the lease was taken before it too."""
     lead = get_user_model().objects.get(username=LEAD_USERNAME)
+    opened_at, leased_at, paused_at = (since_the_last_close(project, now, share) for share in (0.4, 0.55, 0.7))
     queue = create_queue(project=project, values=PAUSED_QUEUE, actor=lead)
-    backfill_queue(queue=queue, since=week_start(project, this_week))
-    next_item(expert=get_user_model().objects.get(username=HOLDER), queue=queue)
+    backfill_queue(queue=queue, since=week_start(project, this_week), until=paused_at)
+    held = next_item(expert=get_user_model().objects.get(username=HOLDER), queue=queue)
     queue = update_queue(queue=queue, values=replace(PAUSED_QUEUE, is_active=False), actor=lead)
-    opened_at, paused_at = since_the_last_close(project, now, 0.4), since_the_last_close(project, now, 0.7)
     Queue.objects.filter(pk=queue.pk).update(created_at=opened_at, paused_at=paused_at)
+    if held is not None:
+        # Taken once the item was in the queue (routed as it came, or by the backfill), before the pause; the expert
+        # kept the page open since, so the lease has not run out.
+        taken_at = min(max(leased_at, held.output.occurred_at, opened_at), paused_at)
+        Slot.objects.filter(item=held, state=SlotState.LEASED).update(leased_at=taken_at)
     events = AuditEvent.objects.filter(project=project, details__queue=queue.pk)
     events.filter(action__in=["queue.created", "queue.backfilled"]).update(at=opened_at)
     events.filter(action="queue.updated").update(at=paused_at)

@@ -1,6 +1,6 @@
 from .alerts import Alert, AlertRule, AlertState
 from .changes import ChangeDimension, ChangeKind, ChangeWeekTally, WeekChange
-from .cycles import CycleStatus, Decision, ReviewCycle, week_label, week_named
+from .cycles import CycleStatus, Decision, ReviewCycle, week_label
 from .datasets import Dataset, DatasetLine, DatasetRow, DatasetVersion, VersionFile, VersionFileState, VersionStatus
 from .explore import SavedView
 from .gold import Resolution, ResolutionStatus
@@ -59,7 +59,6 @@ __all__ = [
     "RetentionUser",
     "ReviewCycle",
     "week_label",
-    "week_named",
     "ApiKey",
     "Comment",
     "Dataset",

@@ -4,7 +4,6 @@ from datetime import date
 
 from django.conf import settings
 from django.db import models
-from django.utils import dateformat
 
 from .projects import Project
 from .review import Item
@@ -19,12 +18,6 @@ def week_label(week: date) -> str:
     """The ISO week of a cycle's first day, e.g. "2026-W48": how cycles are named in URLs and reports."""
     year, number, _ = week.isocalendar()
     return f"{year}-W{number:02d}"
-
-
-def week_named(week: date) -> str:
-    """A cycle week as the pages name it in words, e.g. "2026-W49 (week of 30 Nov)": its label, then its first day.
-    The one form every page uses (the `week_named` template filter), so a week reads the same wherever it is met."""
-    return f"{week_label(week)} (week of {dateformat.format(week, 'j M')})"
 
 
 class ReviewCycleQuerySet(models.QuerySet):

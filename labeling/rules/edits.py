@@ -6,6 +6,7 @@ Used by services.queues.update_queue and services.projects.update_project_settin
 from collections.abc import Callable, Mapping
 
 from labeling.exceptions import EditConflict
+from labeling.models import Weekday
 
 
 def lead_changes(
@@ -43,6 +44,15 @@ def value_as_read(value: object, *, on: str = "on", off: str = "off") -> str:
     if isinstance(value, str):
         return f"“{value}”"
     return str(value)
+
+
+def setting_value_as_read(name: str, value: object, *, otherwise: Callable[[object], str] = value_as_read) -> str:
+    """A project setting's value as its page shows it, for a clash's sentence and the audit log alike: the week start
+    (`cycle_weekday`) as the day's name, not its number; any other value by `otherwise` (value_as_read, or the audit
+    log's own quoting)."""
+    if name == "cycle_weekday" and value in Weekday.values:
+        return Weekday(value).label
+    return otherwise(value)
 
 
 # A lead's settings by the words the pages use for them: what a clash's message and the audit log call each field

@@ -28,7 +28,7 @@ from labeling.models.projects import validate_time_zone
 from labeling.rules.access import check_can_copy_project
 from labeling.rules.calendar import current_week
 from labeling.rules.commands import command_details
-from labeling.rules.edits import PROJECT_SETTING_NAMES, lead_changes, setting_name, value_as_read
+from labeling.rules.edits import PROJECT_SETTING_NAMES, lead_changes, setting_name, setting_value_as_read
 from labeling.rules.emails import normalize_email, valid_email
 from labeling.rules.retention_reference import format_reference, parse_reference, reference_problems
 from labeling.rules.text import name_problem, slug_for_name, text_problem
@@ -392,7 +392,7 @@ def _stored(name: str, value: Any) -> Any:
 
 def _setting_changed_to(name: str, value: Any) -> str:
     """“Someone else changed the time zone to “Europe/Berlin””: a clash as the lead reads it."""
-    shown = Weekday(value).label if name == "cycle_weekday" else value_as_read(value)
+    shown = setting_value_as_read(name, value)
     return f"Someone else changed the {setting_name(PROJECT_SETTING_NAMES, name)} to {shown}"
 
 

@@ -33,6 +33,9 @@ OVERLAP_RANGE = (1, 10)
 AUDITED_FIELDS = (
     "slug", "name", "description", "rule", "sample_rate", "weekly_quota", "overlap", "priority", "is_active",
 )  # fmt: skip
+# Those whose values queue.updated records, before and after: short ones (not the description, nor the rule, whose
+# change is named only; the state is said by its verb, paused or resumed).
+VALUED_FIELDS = ("slug", "name", "sample_rate", "weekly_quota", "overlap", "priority")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,7 +144,8 @@ def create_queue(*, project: Project, values: QueueValues, actor=None, slug_gene
         project=project,
         actor=audit_actor(actor),
         action="queue.created",
-        details={"queue": queue.pk, "slug": queue.slug, "asked_sha256": asked},
+        # Its name, so the log says "Created the queue “Escalations”", as it says the queue's later changes.
+        details={"queue": queue.pk, "slug": queue.slug, "name": queue.name, "asked_sha256": asked},
     )
     return queue
 
@@ -193,6 +197,7 @@ def update_queue(*, queue: Queue, values: QueueValues, actor=None, shown: dict |
     old_slug = queue.slug
     fields = _fields(values, rule)
     changed = sorted(name for name in AUDITED_FIELDS if getattr(queue, name) != fields[name])
+    was = {name: getattr(queue, name) for name in VALUED_FIELDS}
     before = set(queue.eligible_experts.values_list("pk", flat=True))
     if before != set(values.eligible_expert_ids):
         changed.append("eligible_experts")
@@ -220,6 +225,11 @@ def update_queue(*, queue: Queue, values: QueueValues, actor=None, shown: dict |
                 "name": queue.name,
                 "is_active": queue.is_active,
                 "changed": changed,
+                # Before and after of each changed setting the log can say in a few words, as
+                # project.settings_changed records them: "changed its weekly quota from 40 to 80".
+                "changes": {
+                    name: {"before": was[name], "after": fields[name]} for name in changed if name in VALUED_FIELDS
+                },
             },
         )
     return queue

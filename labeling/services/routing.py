@@ -326,14 +326,19 @@ def kept_from_deletion(output_ids: list[int]) -> set[int]:
         return {output_id for (output_id,) in cursor.fetchall()}
 
 
-def backfill_queue(*, queue: Queue, since: datetime | None = None, chunk: int = 2000) -> int:
-    """Route the project's existing outputs (since a time) through one queue; return items made. An inactive queue
-    takes none (it was switched off after its backfill was asked for): no expert is handed its items."""
+def backfill_queue(
+    *, queue: Queue, since: datetime | None = None, until: datetime | None = None, chunk: int = 2000
+) -> int:
+    """Route the project's existing outputs (since a time, and before `until` when given) through one queue; return
+    items made. An inactive queue takes none (it was switched off after its backfill was asked for): no expert is
+    handed its items."""
     if not queue.is_active:
         return 0
     outputs = Output.objects.filter(project_id=queue.project_id).only(*_routing_fields([queue.rule])).order_by("pk")
     if since is not None:
         outputs = outputs.filter(occurred_at__gte=since)
+    if until is not None:
+        outputs = outputs.filter(occurred_at__lt=until)
     project, matches = queue.project, rule_matcher(queue.rule)
     created, batch = 0, []
     for output in outputs.iterator(chunk_size=chunk):

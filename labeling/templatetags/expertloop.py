@@ -1,11 +1,11 @@
 import json
 
 from django import template
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeData, mark_safe
 
-from labeling.models import week_label, week_named
+from labeling.models import week_label
 from labeling.notices import rubric_published_text, verdict_change_clause
 from labeling.reports import gold_too_few as gold_too_few_sentence
 from labeling.rules.alerts import moments_in_zone
@@ -127,10 +127,14 @@ def iso_week(week) -> str:
     return week_label(week)
 
 
-@register.filter(name="week_named")
-def week_named_filter(week) -> str:
-    """A cycle week in words, "2026-W49 (week of 30 Nov)" (`models.week_named`)."""
-    return week_named(week)
+@register.filter
+def week_named(week) -> str:
+    """A cycle week as the pages name it in words, e.g. "2026-W49 (week of 30 Nov)": its label, then its first day.
+    The one form every page uses, so a week reads the same wherever it is met. No week (None, "") reads as nothing, as
+    Django's `date` filter has it: a catch-all branch may pass one."""
+    if week in (None, ""):
+        return ""
+    return f"{week_label(week)} (week of {dateformat.format(week, 'j M')})"
 
 
 @register.filter(expects_localtime=True)

@@ -8,10 +8,10 @@ its raw action with the details as key=value pairs.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
-from labeling.models import Weekday
 from labeling.reports import GOLD_PART_WORDS
-from labeling.rules.edits import PROJECT_SETTING_NAMES, QUEUE_SETTING_NAMES, setting_name
+from labeling.rules.edits import PROJECT_SETTING_NAMES, QUEUE_SETTING_NAMES, setting_name, setting_value_as_read
 from labeling.rules.text import counted, isolated
 
 # How much of one detail a sentence shows: a decision's text or a list of external ids can be long.
@@ -70,18 +70,11 @@ def _pairs(pairs: dict) -> str:
     return "; ".join(f"{_words(key)}: {text(before)} → {text(after)}" for key, (before, after) in pairs.items())
 
 
-def _setting_value(name: str, value) -> str:
-    """A project setting's value as its page shows it: the week start as a day's name, not its number."""
-    if name == "cycle_weekday" and value in Weekday.values:
-        return Weekday(value).label
-    return text(value)
-
-
 def _settings_changed(d: dict) -> str:
     """services/projects.update_project_settings: {"changes": {field: {"before": x, "after": y}}}."""
+    read = partial(setting_value_as_read, otherwise=text)
     changes = "; ".join(
-        f"{setting_name(PROJECT_SETTING_NAMES, name)}: {_setting_value(name, change['before'])} → "
-        f"{_setting_value(name, change['after'])}"
+        f"{setting_name(PROJECT_SETTING_NAMES, name)}: {read(name, change['before'])} → {read(name, change['after'])}"
         for name, change in d["changes"].items()
     )
     return f"Changed the project's settings: {changes}"
@@ -93,16 +86,40 @@ def _listed(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
+def _the_queue(d: dict) -> str:
+    """The queue of a queue's event by its name; by its slug in events from before the name was recorded."""
+    return f"the queue “{text(d['name'])}”" if d.get("name") else f"the queue {text(d['slug'])}"
+
+
+def _queue_created(d: dict) -> str:
+    """services/queues.create_queue: {"queue", "slug"}, and since it was recorded its "name"."""
+    return f"Created {_the_queue(d)}"
+
+
 def _queue_changed(d: dict) -> str:
-    """services/queues.update_queue: {"slug", "changed": [field, ...]}, and since they were recorded its "name" and
-    "is_active" as saved. Unticking Active pauses the queue: said as such, not as a field that changed."""
-    queue = f"the queue “{text(d['name'])}”" if d.get("name") else f"the queue {text(d['slug'])}"
-    others = [setting_name(QUEUE_SETTING_NAMES, field) for field in d["changed"] if field != "is_active"]
+    """services/queues.update_queue: {"slug", "changed": [field, ...]}, since they were recorded its "name" and
+    "is_active" as saved, and since then the "changes" ({field: {"before", "after"}}) of its short settings.
+    Unticking Active pauses the queue: said as such, not as a field that changed."""
+    queue, changes = _the_queue(d), d.get("changes") or {}
+    others = [
+        f"{setting_name(QUEUE_SETTING_NAMES, field)} from {_queue_value(changes[field]['before'])} to "
+        f"{_queue_value(changes[field]['after'])}"
+        if field in changes
+        else setting_name(QUEUE_SETTING_NAMES, field)
+        for field in d["changed"]
+        if field != "is_active"
+    ]
     if "is_active" not in d["changed"]:
-        return f"Changed the {_listed(others)} of {queue}"
+        # Events from before the values were recorded name the settings only.
+        return f"Changed {queue}: its {_listed(others)}" if changes else f"Changed the {_listed(others)} of {queue}"
     # Events from before the state was recorded say only that it changed.
     verb = {True: "Resumed", False: "Paused"}.get(d.get("is_active"), "Paused or resumed")
     return f"{verb} {queue}" + (f" and changed its {_listed(others)}" if others else "")
+
+
+def _queue_value(value) -> str:
+    """A queue setting's value in the log: no weekly quota as none, not a dash."""
+    return "none" if value is None else text(value)
 
 
 def _invited(d: dict) -> str:
@@ -273,7 +290,7 @@ ACTIONS: dict[str, Action] = {
     "project.created": Action("Project created", "Created the project {slug}"),
     "project.settings_changed": Action("Settings changed", _settings_changed),
     "rubric.published": Action("Rubric published", "Published version {version} of the rubric"),
-    "queue.created": Action("Queue created", "Created the queue {slug}"),
+    "queue.created": Action("Queue created", _queue_created),
     "queue.updated": Action("Queue changed", _queue_changed),
     "queue.backfill_requested": Action("Backfill requested", _backfill),
     "queue.backfilled": Action("Backfill done", "Placed {placed} outputs in the queue {slug} by a backfill"),

@@ -22,7 +22,7 @@ from labeling.rules.annotators import annotator_pseudonym
 from labeling.rules.cursors import NOT_HANDED_OUT
 from labeling.services.api_keys import create_api_key
 from labeling.services.assignment import skip_item
-from labeling.services.datasets import build_version, create_dataset
+from labeling.services.datasets import build_version, create_dataset, definition_problems
 from labeling.services.labels import flag_item
 from labeling.services.resolution import adjudicate
 from labeling.services.rubrics import publish_rubric
@@ -230,6 +230,20 @@ def test_a_taken_name_is_a_409_conflict_naming_it(builder, project):
     assert response.status_code == 409
     assert response.json()["errors"] == [{"index": None, "field": "name", "message": taken("support-eval")}]
     assert Dataset.objects.count() == 1
+
+
+def test_the_409_is_decided_by_the_problems_kind_not_its_wording(project):
+    """A name taken is a problem of its own kind (the 409 is told by it); a name's other problem, though on the same
+    field, is not one."""
+    from labeling.services.datasets.definitions import NameTakenProblem
+
+    create_dataset(project=project, spec={"name": "Support eval"})
+
+    [(field, problem)] = definition_problems(project=project, name="Support  EVAL")
+    [(_, bad_name)] = definition_problems(project=project, name="---")
+
+    assert (field, isinstance(problem, NameTakenProblem)) == ("name", True)
+    assert not isinstance(bad_name, NameTakenProblem)
 
 
 def test_a_taken_name_beside_other_problems_is_named_in_their_400(builder, project):

@@ -132,9 +132,11 @@ def bulk_labeled_items(
     return len(items), len(labels)
 
 
-def make_items(project, count: int, **output_fields) -> list[Item]:
+def make_items(project, count: int, *, all_placed: bool = True, **output_fields) -> list[Item]:
     """Route `count` new outputs (with these fields) and return the items they became, oldest first. A project
-    without a queue is refused: routing would place nothing there, and a test would go on with no item at all."""
+    without a queue is refused, and so is an output that became no item: a test would go on with fewer items than it
+    asked for, or none at all. `all_placed=False`: a test that means some outputs to go unplaced (queues' weekly
+    quotas filled), and says so."""
     if not Queue.objects.filter(project=project).exists():
         raise LookupError(
             f"make_items: project {project.slug!r} has no queue, so routing would make no item. Make one first "
@@ -142,7 +144,16 @@ def make_items(project, count: int, **output_fields) -> list[Item]:
         )
     outputs = OutputFactory.create_batch(count, project=project, **output_fields)
     route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
-    return list(Item.objects.filter(output__in=outputs).order_by("pk"))
+    items = list(Item.objects.filter(output__in=outputs).order_by("pk"))
+    # Refused as a project with no queue is: a test asking for `count` items would go on with fewer, unseen.
+    unplaced = count - len({item.output_id for item in items})
+    if unplaced and all_placed:
+        raise LookupError(
+            f"make_items: {unplaced} of the {count} outputs became no item (every queue paused or its weekly quota "
+            "filled, or no queue's rule or sample took them). Make a queue that takes them, or pass all_placed=False "
+            "if meant."
+        )
+    return items
 
 
 def take(client, queue) -> Item:

@@ -1049,6 +1049,8 @@ def test_datasets_are_listed_and_defined_as_the_http_endpoints_answer_and_a_crea
     with pytest.raises(NameTaken) as taken:
         client.create_dataset("Nightly  EVAL")
     assert (taken.value.status, [error["field"] for error in taken.value.errors]) == (409, ["name"])
+    with pytest.raises(BadRequest):  # code written when a name taken was a 400 still catches it
+        client.create_dataset("Nightly eval")
     with pytest.raises(PermissionDenied, match="datasets"):
         Client(server.url, read_key.secret).create_dataset("Another")
 

@@ -78,8 +78,9 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
         and (twin := _created_twin(project, slug_from_name(name), actor, asked))
     ):
         return twin
-    if problems == [("name", _taken(name))]:  # a definition that is sound but for the name: the project's state
-        raise NameTaken(f"Invalid dataset: {_taken(name)}", [_taken(name)], ["name"])
+    if len(problems) == 1 and isinstance(taken := problems[0][1], NameTakenProblem):
+        # A definition that is sound but for the name: the project's state (a 409), told by the problem's kind.
+        raise NameTaken(f"Invalid dataset: {taken}", [taken], ["name"])
     if problems:
         messages = [problem for _, problem in problems]
         raise InvalidSpec("Invalid dataset: " + " ".join(messages), messages, [field for field, _ in problems])
@@ -208,15 +209,22 @@ def _unknown_question_keys(project: Project, keys: list[str]) -> list[str]:
     return list(dict.fromkeys(key for key in keys if key not in known))
 
 
-def _taken(name: str) -> str:
+class NameTakenProblem(str):
+    """The message of a name in use, marked as such: create_dataset tells this problem (the project's state, a 409)
+    from the definition's own (a 400) by its kind, whatever its wording."""
+
+
+def _taken(name: str) -> NameTakenProblem:
     """The problem of a name in use (`_name_in_use`): by its slug, or, a name with none, as typed."""
     slug = slug_from_name(name)
-    return _name_taken(slug) if slug else f"A dataset named {name!r} exists already: give this one another name."
+    if slug:
+        return _name_taken(slug)
+    return NameTakenProblem(f"A dataset named {name!r} exists already: give this one another name.")
 
 
-def _name_taken(slug: str) -> str:
+def _name_taken(slug: str) -> NameTakenProblem:
     # The slug, not the name: two names can share one (case, spaces, punctuation, or the same first 64 characters).
-    return (
+    return NameTakenProblem(
         f"The dataset {slug!r} exists already: a name's slug (its letters and digits, lowercase, joined by dashes, "
         "64 at most) must differ from every other dataset's."
     )

@@ -771,6 +771,22 @@ def test_the_platform_page_tells_the_three_apart(seeded):
     assert re.findall(r'<tr data-project="([^"]+)"', html)[0] == SQL_SLUG
 
 
+def test_no_paused_demo_queue_holds_an_item_or_a_lease_dated_after_its_pause(seeded):
+    """Routing puts no output in a paused queue and a paused queue hands out no new item: every item of a paused
+    queue was made, and every lease on it taken, before the pause."""
+    from labeling.models import Item, Queue, Slot
+
+    paused = Queue.objects.filter(is_active=False, paused_at__isnull=False)
+    assert paused.exists()
+    for queue in paused:
+        items = Item.objects.filter(queue=queue)
+        assert items.exists()
+        assert not items.filter(created_at__gt=queue.paused_at).exists(), queue.slug
+        leases = Slot.objects.filter(item__queue=queue, leased_at__isnull=False)
+        assert leases.exists()
+        assert not leases.filter(leased_at__gt=queue.paused_at).exists(), queue.slug
+
+
 def test_the_demo_shows_a_paused_queue_a_confirmed_gold_and_this_weeks_live_pass_rate(seeded):
     """The newest screens have something to show: expert1 still holds an item in the queue the lead paused (their
     home page says so), the audit log has a gold the lead confirmed as it was, and the running week's meeting page

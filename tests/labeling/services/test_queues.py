@@ -41,7 +41,7 @@ def test_create_queue_stores_the_canonical_rule_and_experts(project, lead, exper
     assert list(queue.eligible_experts.all()) == [expert]
     event = AuditEvent.objects.get(action="queue.created")
     assert (event.project, event.actor) == (project, lead)
-    assert event.details == {"queue": queue.pk, "slug": "billing", "asked_sha256": ANY}
+    assert event.details == {"queue": queue.pk, "slug": "billing", "name": "Billing", "asked_sha256": ANY}
 
 
 @pytest.mark.parametrize(

@@ -211,26 +211,35 @@ def test_what_the_members_and_settings_services_write_reads_as_sentences(lead_cl
 
 def test_a_queue_paused_resumed_and_edited_reads_as_a_lead_says_it(lead_client, project, lead):
     """update_queue's events, as the log page shows them: pausing and resuming said as such, by the queue's name,
-    and the other fields in the words of the queue editor. Before: "Changed the queue escalations: is_active"."""
+    and the other fields in the words of the queue editor, its creation by its name too. Before: "Changed the queue
+    escalations: is_active", and "Created the queue escalations"."""
     queue = create_queue(project=project, values=QueueValues(slug="escalations", name="Escalations"), actor=lead)
     update_queue(queue=queue, values=QueueValues(slug="escalations", name="Escalations", is_active=False), actor=lead)
     update_queue(queue=queue, values=QueueValues(slug="escalations", name="Escalations"), actor=lead)
     edited = QueueValues(slug="escalations", name="Escalations", weekly_quota=40, sample_rate=0.5, is_active=False)
     update_queue(queue=queue, values=edited, actor=lead)
     update_queue(queue=queue, values=replace(edited, rule={"models": ["gpt-4o"]}), actor=lead)
+    update_queue(queue=queue, values=replace(edited, rule={"models": ["gpt-4o"]}, weekly_quota=80), actor=lead)
+    # One written before the values were recorded names the settings only.
+    event(project, "queue.updated", actor=lead, queue=queue.pk, slug="escalations", changed=["weekly_quota"])
     # An event written before the queue's state was recorded says only that it changed.
     event(project, "queue.updated", actor=lead, queue=queue.pk, slug="escalations", changed=["is_active"])
+    # One written before a created queue's name was recorded names it by its slug.
+    event(project, "queue.created", actor=lead, queue=queue.pk, slug="escalations")
 
     rows = lead_client.get(url(project)).context["rows"]
 
     said = [row["sentence"].replace("\u2068", "").replace("\u2069", "") for row in rows]
     assert said == [
+        "Created the queue escalations",
         "Paused or resumed the queue escalations",
+        "Changed the weekly quota of the queue escalations",
+        "Changed the queue “Escalations”: its weekly quota from 40 to 80",
         "Changed the routing rule of the queue “Escalations”",
-        "Paused the queue “Escalations” and changed its sample rate and weekly quota",
+        "Paused the queue “Escalations” and changed its sample rate from 1.0 to 0.5 and weekly quota from none to 40",
         "Resumed the queue “Escalations”",
         "Paused the queue “Escalations”",
-        "Created the queue escalations",
+        "Created the queue “Escalations”",
     ]
 
 

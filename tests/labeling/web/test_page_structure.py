@@ -152,3 +152,17 @@ def test_the_meetings_repeated_buttons_and_links_say_what_they_act_on(lead_clien
     page = elements(lead_client.get(f"/p/{project.slug}/meeting/{week_label(closed)}/").content.decode())
     assert name_from(page, "change-1-outputs") == "See these outputs More outputs from gpt-x"
     assert name_from(page, "change-2-outputs") == "See these outputs More outputs from gpt-y"
+
+
+def test_a_week_named_reads_as_its_label_and_first_day_and_no_week_as_nothing():
+    """`week_named`, as Django's `date` filter: a catch-all branch (platform/_close.html) may pass no week."""
+    from datetime import date
+
+    from django.template import Context, Template
+
+    page = Template("{% load expertloop %}[{{ week|week_named }}]")
+
+    assert page.render(Context({"week": date(2026, 11, 30)})) == "[2026-W49 (week of 30 Nov)]"
+    assert page.render(Context({"week": None})) == "[]"
+    assert page.render(Context({"week": ""})) == "[]"
+    assert page.render(Context({})) == "[]"

@@ -44,8 +44,9 @@ class NotReady(Conflict):
     """409: the dataset version is still building, or failed."""
 
 
-class NameTaken(Conflict):
-    """409: another dataset of the project has the name (its slug); `errors` names the field `name`."""
+class NameTaken(Conflict, BadRequest):
+    """409: another dataset of the project has the name (its slug); `errors` names the field `name`. Also a
+    `BadRequest`, as it was when the server answered a name taken with a 400: `except BadRequest` still catches it."""
 
 
 class Gone(ExpertloopError):
