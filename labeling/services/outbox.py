@@ -24,7 +24,8 @@ import pybreaker
 from celery import Task, current_app
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, TextField, Value, When
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from kombu.connection import ConnectionPool
 
@@ -135,7 +136,6 @@ def resend_lost(*, now: datetime | None = None) -> int:
         return 0  # no broker
     backlog = OutboxMessage.objects.pending().exists()
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS)
-    resent = 0
     with transaction.atomic():
         # SKIP LOCKED: a message another sweep is sending again is theirs.
         unfinished = list(
@@ -150,12 +150,11 @@ def resend_lost(*, now: datetime | None = None) -> int:
         # worker); a message Redis lost before any worker took it never ran, however often. All are given up before
         # anything is sent: a database error giving one up then rolls back no mark of a message sent already.
         due = [m for m in lost if m.started_at is not None and m.resends >= settings.OUTBOX_MAX_RESENDS]
-        for message in due:
-            _give_up(message)
+        _give_up(due)
         # While a publish fails (or is in flight), nothing is sent again: once nothing waits, it is.
         to_send = [] if backlog else [m for m in lost if m not in due]
+        sent_again = []
         for message in to_send:
-            started = message.started_at is not None
             try:
                 _send_task(
                     message.task, args=message.args, kwargs=message.kwargs, headers={HEADER: message.pk},
@@ -165,14 +164,18 @@ def resend_lost(*, now: datetime | None = None) -> int:
                 logger.warning("Outbox: could not send %s #%s again, left for the next sweep: %s",
                                message.task, message.pk, exc)  # fmt: skip
                 break  # the rest waits too (those due were given up already)
-            # Not started again: the page says "queued" until a worker takes it.
-            OutboxMessage.objects.filter(pk=message.pk).update(
+            sent_again.append(message)
+        # One mark for all sent again, after the sends: no database error can roll back one mark and keep another.
+        # Not started again: the page says "queued" until a worker takes it. Only a resend of a run lost counts (the
+        # CASE reads the row's started_at before this UPDATE sets it).
+        if sent_again:
+            OutboxMessage.objects.filter(pk__in=[m.pk for m in sent_again]).update(
                 published_at=timezone.now(), started_at=None, attempts=F("attempts") + 1,
-                resends=F("resends") + int(started),
+                resends=Case(When(started_at__isnull=False, then=F("resends") + 1), default=F("resends")),
             )  # fmt: skip
+        for message in sent_again:
             logger.warning("Outbox: %s #%s was lost by the broker; sent again", message.task, message.pk)
-            resent += 1
-    return resent
+    return len(sent_again)
 
 
 def _not_in_the_broker(messages: list[OutboxMessage]) -> list[OutboxMessage]:
@@ -184,19 +187,27 @@ def _not_in_the_broker(messages: list[OutboxMessage]) -> list[OutboxMessage]:
     return [message for message in messages if _queue_of(message.task) in empty and message.pk not in held]
 
 
-def _give_up(message: OutboxMessage) -> None:
-    """Send the message no more. Finished too: nothing will run it, so the pages stop saying "queued" and a new
-    request for the same work (a download, "Build now") is a message of its own."""
+def _give_up(messages: list[OutboxMessage]) -> None:
+    """Send the messages no more, in one UPDATE. Finished too: nothing will run them, so the pages stop saying
+    "queued" and a new request for the same work (a download, "Build now") is a message of its own."""
+    if not messages:
+        return
     now = timezone.now()
-    error = (
-        f"Given up: started {message.resends + 1} times and never finished (killed by its time limit, or its worker "
-        "lost each time)"
+    # The text names each message's own count of runs (its resends + 1), so PostgreSQL writes it.
+    error = Concat(
+        Value("Given up: started "),
+        Cast(F("resends") + 1, output_field=TextField()),
+        Value(" times and never finished (killed by its time limit, or its worker lost each time)"),
+        output_field=TextField(),
     )
-    OutboxMessage.objects.filter(pk=message.pk).update(given_up_at=now, finished_at=now, last_error=error)
-    logger.error(
-        "Outbox: %s #%s %s was started %d times and never finished: given up",
-        message.task, message.pk, short_repr(message.args), message.resends + 1,
-    )  # fmt: skip
+    OutboxMessage.objects.filter(pk__in=[m.pk for m in messages]).update(
+        given_up_at=now, finished_at=now, last_error=error
+    )
+    for message in messages:
+        logger.error(
+            "Outbox: %s #%s %s was started %d times and never finished: given up",
+            message.task, message.pk, short_repr(message.args), message.resends + 1,
+        )  # fmt: skip
 
 
 def _held_by_workers() -> set[int]:

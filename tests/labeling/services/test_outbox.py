@@ -18,6 +18,7 @@ import pytest
 from celery import current_app
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kombu import Connection
 from kombu.exceptions import OperationalError
@@ -469,3 +470,41 @@ def test_a_database_error_giving_up_comes_before_any_message_is_sent_again(broke
         outbox.resend_lost(now=later)
 
     assert queued(broker_queue) == []
+
+
+def test_the_sweeps_queries_do_not_grow_with_the_messages_it_sends_again_or_gives_up(broker_queue, settings):
+    """A sweep gives up every message due in one UPDATE and marks every message it sent again in one more: one write
+    per message kept the sweep's transaction (and its row locks) open a round trip per message, and a database error
+    on a later mark rolled back the marks of messages already in Redis."""
+    settings.OUTBOX_MAX_RESENDS = 2
+
+    def sweep_queries(lost: int) -> int:
+        OutboxMessage.objects.all().delete()
+        broker_queue.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+        sent = timezone.now()
+        for n in range(lost):
+            OutboxMessage.objects.create(task="labeling.build_dataset", args=[n], published_at=sent)
+            OutboxMessage.objects.create(
+                task="labeling.build_dataset", args=[100 + n], published_at=sent, started_at=sent
+            )
+            OutboxMessage.objects.create(
+                task="labeling.render_version_files", args=[n], published_at=sent, started_at=sent, resends=2
+            )
+        later = timezone.now() + timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS + 1)
+        with CaptureQueriesContext(connection) as queries:
+            assert outbox.resend_lost(now=later) == 2 * lost
+        assert OutboxMessage.objects.filter(given_up_at__isnull=False).count() == lost
+        return len(queries)
+
+    assert sweep_queries(3) == sweep_queries(1)
+    # Each row got its own marks all the same: its resends counted only for a run lost, its own count given up.
+    never_started = OutboxMessage.objects.get(task="labeling.build_dataset", args=[0])
+    started = OutboxMessage.objects.get(args=[100])
+    killed = OutboxMessage.objects.get(task="labeling.render_version_files")
+    assert never_started.started_at is None and never_started.attempts == 1 and never_started.resends == 0
+    assert started.started_at is None and started.attempts == 1 and started.resends == 1
+    assert killed.given_up_at is not None and killed.finished_at == killed.given_up_at
+    assert killed.last_error == (
+        "Given up: started 3 times and never finished (killed by its time limit, or its worker lost each time)"
+    )
+    assert sorted(headers["outbox_id"] for headers in queued(broker_queue)) == [never_started.pk, started.pk]
