@@ -24,6 +24,12 @@ from .weekly_close import CloseRetry, close_due_at, close_retry, last_due_week
 # The rules whose findings are keyed by a queue's slug (a renamed queue's alert follows it: services/queues.py).
 QUEUE_RULES = (AlertRule.QUEUE_IDLE, AlertRule.QUOTA_MISSED)
 
+# The facts that are an alert's reason, with what an alert stored before that fact was kept reads as: when one
+# changes while the alert holds, the alert is retold (services/alerts.py). `no_eligible_expert`: its queue was left
+# with no eligible expert (or got one back); `retry`: a failed close's retry changed (overdue, say), and a
+# close_failed alert opened before `retry` was kept said it is retried.
+REASON_FACTS = {"no_eligible_expert": None, "retry": CloseRetry.SCHEDULED}
+
 # "Usually has outputs": at least one per silence window on average over these days before the silence.
 INGEST_BASELINE_DAYS = 28
 

@@ -49,7 +49,6 @@ from labeling.rules.access import check_can_manage, operates_all_projects, queue
 from labeling.rules.calendar import current_week, week_from_label
 from labeling.rules.text import isolated
 from labeling.rules.twins import is_recent
-from labeling.rules.weekly_close import CloseRetry
 from labeling.selectors.members import manager_emails
 
 from . import outbox, webhook_events
@@ -88,13 +87,12 @@ def evaluate_alerts(*, project: Project, now: datetime | None = None) -> Evaluat
 
 
 def _why_changed(alert: Alert, finding: rules.Finding) -> bool:
-    """An alert keeps the text it opened with while it holds, except when its queue was left with no eligible expert
-    (or got one back), or a failed close's retry changed (`rules.weekly_close.CloseRetry`: overdue, say): then its
-    reason changed, and what the lead can do. (A close_failed alert opened before `retry` was kept said it is
-    retried.)"""
-    if alert.rule == AlertRule.CLOSE_FAILED:
-        return alert.facts.get("retry", CloseRetry.SCHEDULED) != finding.facts.get("retry")
-    return alert.facts.get("no_eligible_expert") != finding.facts.get("no_eligible_expert")
+    """An alert keeps the text it opened with while it holds, except when a fact that is its reason changed
+    (`rules.REASON_FACTS`: no eligible expert left, a failed close's retry): then what the lead can do changed too."""
+    return any(
+        alert.facts.get(fact, stored_before) != finding.facts.get(fact, stored_before)
+        for fact, stored_before in rules.REASON_FACTS.items()
+    )
 
 
 def _retell(alert: Alert, finding: rules.Finding) -> None:
