@@ -1,6 +1,6 @@
 """One project's poisoned data never stops the others: failures are recorded, shown, and retried with backoff."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.db.models import F
@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from labeling import tasks
 from labeling.models import CycleStatus, Item, Output, Project, Queue, RetentionCell, ReviewCycle, RoutingState
-from labeling.rules import calendar
+from labeling.rules import calendar, weekly_close
 from labeling.services import cycles, routing
 from labeling.services.health import record_heartbeat
 from tests.conftest import Api, output_record
@@ -278,3 +278,34 @@ def test_the_sweeps_queue_one_close_and_one_refresh_per_project_week_and_no_more
     assert tasks.refresh_running_weeks() == 1  # the failed refresh waits out its backoff
     [refresh] = enqueued("labeling.refresh_metrics")
     assert refresh.args == [good.pk, calendar.current_week(good).isoformat()]
+
+
+# Created late on Sunday 4 October in UTC, already Monday 5 October in Berlin: its first week is 2026-W41 there.
+CREATED_AT = datetime(2026, 10, 4, 23, 30, tzinfo=UTC)
+SWEPT_AT = datetime(2026, 11, 25, 9, tzinfo=UTC)  # 2026-W47 running: 2026-W46 (16 November) the last week due
+
+
+@pytest.mark.parametrize("weeks_after_created", [-2, -1, 0, 1, 3])
+def test_a_failed_close_is_left_to_a_lead_exactly_when_the_sweep_never_retries_it(project, weeks_after_created):
+    """The pages, /readyz and the close_failed alert say whether beat tries a failed close again from
+    `rules.weekly_close.close_retry`; `services.cycles.due_weeks` is what beat does. They agree for a week before the
+    project's first, its first and later ones, each failed with its retry moment past: left to a lead exactly when the
+    sweep never hands the week out."""
+    Project.objects.filter(pk=project.pk).update(created_at=CREATED_AT, time_zone="Europe/Berlin")
+    project.refresh_from_db()
+    created, last_due = calendar.created_week(project), weekly_close.last_due_week(project, SWEPT_AT)
+    assert (created, last_due) == (date(2026, 10, 5), date(2026, 11, 16))
+    # The last week due closed: the only week the sweep may hand out is the failed one, as a retry.
+    ReviewCycle.objects.create(project=project, week=last_due, status=CycleStatus.CLOSED)
+    failed = created + timedelta(weeks=weeks_after_created)
+    retry_at = SWEPT_AT - timedelta(minutes=1)
+    ReviewCycle.objects.create(
+        project=project, week=failed, status=CycleStatus.OPEN, failure_kind="close", last_error="boom",
+        failed_at=retry_at - timedelta(minutes=10), attempts=1, next_attempt_at=retry_at,
+    )  # fmt: skip
+
+    retry = weekly_close.close_retry(failed, created=created, next_attempt_at=retry_at, now=SWEPT_AT)
+    retried = (project.pk, failed) in cycles.due_weeks(SWEPT_AT)
+
+    assert (retry == weekly_close.CloseRetry.LEFT_TO_A_LEAD) == (not retried)
+    assert retried == (weeks_after_created >= 0)  # what both say: beat never closes a week before the project's first
