@@ -13,7 +13,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.mixins import ListModelMixin
 
-from labeling.rules.ids import whole_number_up_to
+from labeling.rules.ids import is_whole_number, whole_number_up_to
 from labeling.rules.query_booleans import not_a_query_boolean, read_query_boolean
 
 # DRF's own `?format=`, which every endpoint negotiated by api.negotiation takes; not listed in the refusal, as the
@@ -36,12 +36,6 @@ class QueryBooleanField(serializers.BooleanField):
         if answer is None:
             raise serializers.ValidationError(not_a_query_boolean(str(data)))
         return answer
-
-
-def is_whole_number(value: str) -> bool:
-    """A query parameter written as a whole number: ASCII digits only. Not `1.0`, ` 3`, `+3` nor fullwidth digits,
-    which Python's int() and DRF's IntegerField both read as numbers while the schema says integer."""
-    return value.isascii() and value.isdigit()
 
 
 class WholeNumberField(serializers.IntegerField):
