@@ -13,11 +13,16 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.mixins import ListModelMixin
 
+from labeling.rules.ids import is_whole_number, whole_number_up_to
 from labeling.rules.query_booleans import not_a_query_boolean, read_query_boolean
 
 # DRF's own `?format=`, which every endpoint negotiated by api.negotiation takes; not listed in the refusal, as the
 # schema lists it only where it does more than name JSON.
 FORMAT_PARAMETER = "format"
+
+# What a larger page size is read as: above every endpoint's largest page, so lowered or refused as that endpoint
+# documents, without reading thousands of digits.
+PAGE_SIZE_CEILING = 10**9
 
 
 class QueryBooleanField(serializers.BooleanField):
@@ -33,12 +38,6 @@ class QueryBooleanField(serializers.BooleanField):
         return answer
 
 
-def is_whole_number(value: str) -> bool:
-    """A query parameter written as a whole number: ASCII digits only. Not `1.0`, ` 3`, `+3` nor fullwidth digits,
-    which Python's int() and DRF's IntegerField both read as numbers while the schema says integer."""
-    return value.isascii() and value.isdigit()
-
-
 class WholeNumberField(serializers.IntegerField):
     """DRF's IntegerField for a query parameter, taking only what `is_whole_number` takes (refused with the field's
     "invalid" message)."""
@@ -52,12 +51,14 @@ class WholeNumberField(serializers.IntegerField):
 def page_size_asked(value: str | None, *, default: int) -> int | None:
     """The page size a `?page_size=` asks for, by the one rule of every paged endpoint: `default` when absent or
     empty, None (each endpoint words its refusal) when not a whole number of 1 or more in ASCII digits (`ten`, `0`,
-    `-5`, `+5`, `1.5`, `١٠`). The largest page is each endpoint's to apply."""
+    `-5`, `+5`, `1.5`, `١٠`). The largest page is each endpoint's to apply; any size above `PAGE_SIZE_CEILING` (a
+    run of 5,000 digits) is read as that ceiling."""
     if value is None or value == "":
         return default
-    if not is_whole_number(value) or int(value) < 1:
+    if not is_whole_number(value):
         return None
-    return int(value)
+    size = whole_number_up_to(value, PAGE_SIZE_CEILING)
+    return size if size >= 1 else None
 
 
 def choice_parameter(choices: Iterable[str], noun: str, **kwargs) -> serializers.ChoiceField:

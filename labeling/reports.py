@@ -14,7 +14,7 @@ from datetime import datetime, tzinfo
 from labeling.metrics.agreement import MIN_GOLD_ITEMS, MIN_UNITS, too_few_gold_items, too_few_units
 from labeling.metrics.retention import too_few_users
 from labeling.notices import rubric_published_text
-from labeling.rules.text import DIRECTIONAL_FORMATTING, counted
+from labeling.rules.text import DIRECTIONAL_FORMATTING, counted, listed
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can start markup
 # mid-line (emphasis, code, links, images, raw HTML, entities, tables, strikethrough, headings).
@@ -680,7 +680,7 @@ def trend_restated(report: dict) -> dict | None:
         at = datetime.fromisoformat(restated.get("at"))
     except (TypeError, ValueError):
         at = None
-    named = weeks[0] if len(weeks) == 1 else f"{', '.join(weeks[:-1])} and {weeks[-1]}"
+    named = listed(weeks)
     said = (
         f"Its pass-rate trend point for {named} was made again from that week's final figures"
         if len(weeks) == 1
@@ -710,7 +710,7 @@ def gold_restated(report: dict) -> dict | None:
         at = None
     what = " and ".join(parts) or "what it read of them"
     were = "were" if len(parts) > 1 else "was"
-    named = f"{weeks[0]}'s" if len(weeks) == 1 else f"{', '.join(weeks[:-1])} and {weeks[-1]}'s"
+    named = f"{listed(weeks)}'s"
     return {"weeks": weeks, "said": f"Its {what} {were} made again from {named} final gold answers", "at": at}
 
 

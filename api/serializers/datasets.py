@@ -2,11 +2,12 @@ import msgspec
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.parameters import QueryBooleanField, choice_parameter, is_whole_number
+from api.parameters import QueryBooleanField, choice_parameter
 from api.serializers.annotation import GoldAnswerOut, answers_field
 from labeling.models import Dataset, DatasetVersion, QuestionKind, VersionFileState, week_label
 from labeling.rules.dataset_filters import FILTER_KEYS, METADATA_HELP, TEXT_ANY_HELP
 from labeling.rules.gold import ASKED_CHANGES
+from labeling.rules.ids import is_whole_number, whole_number_up_to
 from labeling.rules.moments import stored_utc_moment
 from labeling.rules.row_changes import TEXT_LIMIT
 from labeling.selectors.datasets import LATEST, build_state
@@ -562,7 +563,7 @@ class VersionRefField(serializers.CharField):
 
     def to_internal_value(self, data) -> str:
         value = super().to_internal_value(data)
-        if value != LATEST and not (is_whole_number(value) and 0 < int(value) < 10**9):
+        if value != LATEST and not (is_whole_number(value) and 0 < whole_number_up_to(value, 10**9) < 10**9):
             raise serializers.ValidationError(f"Give a version number or `{LATEST}`.")
         return value
 

@@ -183,12 +183,7 @@ def _ingest_queries(project: Project, *, now: datetime, seed: int) -> None:
     # adoption queues the rest, as for the support bot. The feedback's routing is the route_outputs messages that
     # re-evaluate this project's outputs (ingest._enqueue_routing's arguments: project id, output ids, reevaluate);
     # those of the ingest stay, and find the queries routed (seed_team).
-    rerouting = [
-        message.pk
-        for message in OutboxMessage.objects.pending().filter(task="labeling.route_outputs")
-        if message.args[0] == project.pk and message.args[2]
-    ]
-    OutboxMessage.objects.filter(pk__in=rerouting).delete()
+    OutboxMessage.objects.pending().filter(task="labeling.route_outputs", args__0=project.pk, args__2=True).delete()
 
 
 def _span(trace_id: str, span_id: str, parent_id: str, name: str, start: datetime, end: datetime, attributes):

@@ -20,6 +20,7 @@ from labeling.exceptions import InvalidFilter
 from labeling.models import QuestionKind
 from labeling.models.outputs import LATENCY_KEY
 from labeling.rules.calendar import WEEK_YEARS
+from labeling.rules.ids import is_whole_number
 from labeling.rules.query_booleans import QUERY_BOOLEANS, not_a_query_boolean, read_query_boolean
 from labeling.rules.text import text_problem
 
@@ -562,7 +563,7 @@ class _Reader:
         value = self.one(name)
         if not value:
             return None
-        if not (value.isascii() and value.isdigit()) or int(value) > MAX_CHARS:
+        if not is_whole_number(value) or int(value) > MAX_CHARS:
             self.problems[name] = f"Use a whole number of characters from 0 to {MAX_CHARS:,}."
             return None
         return int(value)

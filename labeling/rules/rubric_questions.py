@@ -11,6 +11,7 @@ import msgspec
 
 from labeling.models import Rubric
 from labeling.rules.gold import ASKED_CHANGES, asked_as, what_differs
+from labeling.rules.text import listed
 
 Key = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
@@ -57,8 +58,7 @@ def described(question: dict, *, isolate: Callable[[str], str] = _as_written) ->
 
 
 def _versions(numbers: list[int]) -> str:
-    named = [f"v{number}" for number in numbers]
-    return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+    return listed([f"v{number}" for number in numbers])
 
 
 @dataclass(frozen=True)

@@ -266,6 +266,14 @@ def text_chars(value: Any) -> int:
     return sum(len(text) for text in strings_in(value))
 
 
+def listed(words: Sequence[str]) -> str:
+    """Words as a sentence lists them: "a", "a and b", "a, b and c"; "" for none (each caller words an empty
+    list its own way)."""
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"
+
+
 def noun(number: int, singular: str, plural: str | None = None) -> str:
     """The noun agreeing with the number: "item" for 1, "items" for any other (never "item(s)")."""
     return ngettext(singular, plural or f"{singular}s", number)

@@ -13,6 +13,7 @@ from django.conf import settings
 
 from labeling.exceptions import InvalidInput, InvalidUrl
 from labeling.models import SLACK_EVENTS, WebhookEvent, WebhookKind
+from labeling.rules.text import listed
 
 MAX_URL_LENGTH = 2000
 SLACK_HOST = "hooks.slack.com"
@@ -124,7 +125,6 @@ def check_events(events: list[str] | tuple[str, ...], *, kind: str) -> list[str]
         other = [event for event in events if event not in SLACK_EVENTS]
         if other:
             raise InvalidInput(
-                f"A Slack endpoint posts {', '.join(SLACK_EVENTS[:-1])} and {SLACK_EVENTS[-1]} only; {other[0]} is "
-                "for a standard endpoint."
+                f"A Slack endpoint posts {listed(SLACK_EVENTS)} only; {other[0]} is for a standard endpoint."
             )
     return [event for event in WebhookEvent.values if event in events]

@@ -19,6 +19,7 @@ from labeling.models import (
     Rubric,
     VersionStatus,
 )
+from labeling.rules.ids import is_whole_number
 from labeling.rules.rubric_questions import QuestionHistory, question_histories
 from labeling.rules.text import isolated
 
@@ -138,7 +139,7 @@ def version_of_dataset(dataset: Dataset, ref: str, *, field: str | None = None) 
             raise NotFound(_no_ready_version(versions.first()), field=field)
     else:
         # Nine digits at most: anything longer is no version number, and would overflow the column.
-        if not (ref.isascii() and ref.isdigit() and len(ref) <= 9):
+        if not (is_whole_number(ref) and len(ref) <= 9):
             raise NotFound(f"No such version: use a version number or `{LATEST}`.", field=field)
         version = versions.filter(number=int(ref)).first()
         if version is None:

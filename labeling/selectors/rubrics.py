@@ -12,6 +12,7 @@ from django.utils import timezone
 from labeling.exceptions import NotFound
 from labeling.models import CycleStatus, Label, Project, ReviewCycle, Rubric
 from labeling.rules import calendar, gold
+from labeling.rules.ids import is_whole_number
 from labeling.rules.moments import utc_moment
 from labeling.rules.rubric_questions import RubricNews, rubric_news, spelt_out
 
@@ -31,7 +32,7 @@ def current_rubric(project: Project) -> Rubric | None:
 
 def rubric_version(project: Project, rubric_id: str) -> Rubric:
     """The project's rubric version with this id (as a form posted it), else NotFound."""
-    is_id = rubric_id.isascii() and rubric_id.isdigit() and len(rubric_id) <= 18
+    is_id = is_whole_number(rubric_id) and len(rubric_id) <= 18
     rubric = published_version(project, int(rubric_id)) if is_id else None
     if rubric is None:
         raise NotFound("No such rubric version.")

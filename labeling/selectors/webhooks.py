@@ -8,6 +8,7 @@ from django.db.models import Count, Max, Q
 from labeling.exceptions import NotFound
 from labeling.models import DeliveryStatus, Project, WebhookDelivery, WebhookEndpoint
 from labeling.rules.access import MANAGING_ROLES, WEBHOOK_ROLES
+from labeling.rules.text import listed
 
 from .members import member_emails
 
@@ -65,7 +66,7 @@ def delivery_of_endpoint(endpoint: WebhookEndpoint, delivery_id: int) -> Webhook
 def retry_schedule_text() -> str:
     """WEBHOOK_RETRY_SCHEDULE as people read it: "5 s, 30 s, 2 min, … and 8 h"."""
     waits = [_wait(seconds) for seconds in settings.WEBHOOK_RETRY_SCHEDULE]
-    return waits[0] if len(waits) == 1 else f"{', '.join(waits[:-1])} and {waits[-1]}"
+    return listed(waits)
 
 
 def _wait(seconds: int) -> str:

@@ -11,8 +11,14 @@ from dataclasses import dataclass
 from functools import partial
 
 from labeling.reports import GOLD_PART_WORDS
-from labeling.rules.edits import PROJECT_SETTING_NAMES, QUEUE_SETTING_NAMES, setting_name, setting_value_as_read
-from labeling.rules.text import counted, isolated
+from labeling.rules.edits import (
+    PROJECT_SETTING_NAMES,
+    QUEUE_SETTING_NAMES,
+    setting_name,
+    setting_value_as_read,
+    value_as_read,
+)
+from labeling.rules.text import counted, isolated, listed
 
 # How much of one detail a sentence shows: a decision's text or a list of external ids can be long.
 VALUE_CHARS = 160
@@ -81,9 +87,8 @@ def _settings_changed(d: dict) -> str:
 
 
 def _listed(words: list[str]) -> str:
-    if not words:
-        return "settings"
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+    """The settings a change named; "settings" when it named none."""
+    return listed(words) or "settings"
 
 
 def _the_queue(d: dict) -> str:
@@ -118,8 +123,9 @@ def _queue_changed(d: dict) -> str:
 
 
 def _queue_value(value) -> str:
-    """A queue setting's value in the log: no weekly quota as none, not a dash."""
-    return "none" if value is None else text(value)
+    """A queue setting's value in the log: no weekly quota as a clash's sentence reads it (`value_as_read`: none),
+    not the log's dash; any other value by the log's own quoting, as `_settings_changed` says a project's."""
+    return value_as_read(value) if value is None else text(value)
 
 
 def _invited(d: dict) -> str:
@@ -218,8 +224,7 @@ def _redacted(d: dict) -> str:
     ]
     if not too:
         return done
-    listed = too[0] if len(too) == 1 else f"{', '.join(too[:-1])} and {too[-1]}"
-    return f"{done}; also {listed}"
+    return f"{done}; also {listed(too)}"
 
 
 def _unlocked(d: dict) -> str:

@@ -11,6 +11,7 @@ from django import forms
 
 from labeling.models import Project
 from labeling.rules.explore import read_pair
+from labeling.rules.ids import is_whole_number
 
 from .spec_forms import SpecForm, comma_list, phrase_lines, phrases_field
 
@@ -27,7 +28,7 @@ def parse_splits(text: str) -> dict[str, int]:
         name, share = name.strip(), share.strip()
         if not sep or not name or not share:
             raise forms.ValidationError(f"Write name=share pairs, e.g. {DEFAULT_SPLITS}; got {part.strip()!r}.")
-        if not (share.isascii() and share.isdigit()) or len(share) > 3:
+        if not is_whole_number(share) or len(share) > 3:
             raise forms.ValidationError(f"The share of {name!r} must be a whole number of percent, got {share!r}.")
         if name in splits:
             raise forms.ValidationError(f"The split {name!r} is given twice.")

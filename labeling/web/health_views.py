@@ -60,13 +60,15 @@ def readyz(request: HttpRequest) -> JsonResponse:
     worker: dict = {}
     webhooks = outbox = "unknown"
     given_up: list[dict] = []
+    # Asked once per probe: who asks does not change while it is answered.
+    detail = _may_see_detail(request, database_up=components["database"] == "ok")
     if components["database"] == "ok":
         try:
             worker = _worker(now)
             projects = health.projects_health()
             webhooks = health.webhooks_state(now)
             outbox = health.outbox_state(now)
-            if outbox != "ok" and _may_see_detail(request, database_up=True):
+            if outbox != "ok" and detail:
                 given_up = health.given_up_work(now)  # the rows only for the operator: a probe asks whether any
         except DatabaseError as exc:  # the database went away between two queries
             components["database"], errors["database"] = "down", str(exc)[:500]
@@ -81,7 +83,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     failing = [name for name in DEGRADING if components[name] in {"failing", "stale", "stalled", "given_up"}]
     status = "unavailable" if down else "degraded" if failing else "ok"
     body: dict = {"status": status, "checked_at": utc_moment(now), "components": components}
-    if _may_see_detail(request, database_up=components["database"] == "ok"):
+    if detail:
         body["errors"] = errors
         body["workers"] = worker.get("heartbeats", [])
         body["projects"] = projects

@@ -29,6 +29,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH, CSRF_TOKEN_LENGTH
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
 
@@ -53,6 +54,8 @@ class Refusal:
     back: str = "Back to sign in"
 
 
+# What Django's CSRF middleware takes in its cookie (django.middleware.csrf._check_token_format).
+CSRF_COOKIE_CHARS = frozenset(CSRF_ALLOWED_CHARS)
 BUSY = Refusal("Too many sign-in attempts right now. Try again in a moment.", retry_after=1)
 
 
@@ -221,9 +224,16 @@ class SignInGateMiddleware:
 
 
 def _asks_for_html(request: HttpRequest) -> bool:
-    # Named, not matched by */*: curl and API clients send */* (or nothing) and keep the plain-text answer. And from a
-    # browser that loaded the form (its CSRF cookie): a flood adding the header alone would skip the cheap answer.
-    return "text/html" in request.headers.get("Accept", "") and settings.CSRF_COOKIE_NAME in request.COOKIES
+    """Whether a sign-in turned away at the gate gets the form back rather than the plain-text 429.
+
+    Named, not matched by */*: curl and API clients send */* (or nothing) and keep the plain-text answer. And from a
+    browser that loaded the form, its CSRF cookie as Django sets it (32 letters and digits; 64, masked, from before
+    Django 4.1): a flood adding the header, or the header and `csrftoken=x`, keeps the cheap answer. A bar, not a
+    proof: a flood that loads the form once, or writes 32 letters, gets the form back; that costs a template, never
+    a password hash (no slot is taken for it)."""
+    cookie = request.COOKIES.get(settings.CSRF_COOKIE_NAME, "")
+    browser_cookie = len(cookie) in (CSRF_SECRET_LENGTH, CSRF_TOKEN_LENGTH) and set(cookie) <= CSRF_COOKIE_CHARS
+    return "text/html" in request.headers.get("Accept", "") and browser_cookie
 
 
 def _busy_sign_in_page(request: HttpRequest) -> HttpResponse:

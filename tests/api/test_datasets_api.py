@@ -311,6 +311,15 @@ def test_an_unknown_project_dataset_or_version_is_a_404(reader, v1, path):
     assert response.json()["errors"][0]["message"]
 
 
+def test_a_diff_version_of_thousands_of_digits_is_a_400(reader, v1):
+    """Past Python's 4,300-digit limit for int(): was a ValueError, a 500."""
+    response = reader.get(f"{EVAL}/diff?from={'9' * 5000}")
+
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert (error["field"], error["message"]) == ("from", "Give a version number or `latest`.")
+
+
 @pytest.mark.parametrize(
     ("path", "field", "message"),
     [

@@ -256,6 +256,8 @@ BAD = {
     "page size 0": ("page_size=0", "page_size", "1 to 200"),
     "page size too big": ("page_size=201", "page_size", "1 to 200"),
     "page size not a number": ("page_size=1e3", "page_size", "1 to 200"),
+    # Past Python's 4,300-digit limit for int(): was a ValueError, a 500.
+    "page size of 5,000 digits": ("page_size=" + "9" * 5000, "page_size", "1 to 200"),
 }
 
 

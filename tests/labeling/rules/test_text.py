@@ -4,7 +4,7 @@ import pytest
 from django.template import Context, Template
 
 from labeling.rules import text as text_rules
-from labeling.rules.text import EXCERPT_CHARS, excerpt
+from labeling.rules.text import EXCERPT_CHARS, excerpt, listed
 
 
 @pytest.mark.parametrize(
@@ -177,3 +177,11 @@ def test_a_count_in_a_sentence_groups_its_thousands_as_the_pages_do(number, said
 def test_a_length_of_time_is_said_with_its_noun_agreeing(seconds, said):
     """LEASE_SECONDS=1 read "1 seconds": the tail wrote its plural by hand instead of the rule every count uses."""
     assert text_rules.duration_in_words(seconds) == said
+
+
+@pytest.mark.parametrize(
+    "words, said",
+    [([], ""), (["a"], "a"), (["a", "b"], "a and b"), (["a", "b", "c"], "a, b and c"), (("x, y", "z"), "x, y and z")],
+)
+def test_listed_words_read_as_a_sentence_lists_them(words, said):
+    assert listed(words) == said

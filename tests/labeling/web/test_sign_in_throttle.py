@@ -335,6 +335,23 @@ def test_a_flood_naming_html_without_having_loaded_the_form_is_turned_away_in_pl
 
 
 @override_settings(SIGNIN_MAX_CONCURRENT_CHECKS=1)
+@pytest.mark.parametrize("cookie", ["x", "", "a" * 31, "a" * 31 + "!", "a" * 33])
+def test_a_flood_naming_html_with_a_made_up_csrf_cookie_is_turned_away_in_plain_text(client, expert, cookie):
+    """A cookie no browser was given (Django's are 32 letters and digits) does not buy the rendered form."""
+    from labeling.web.signin import _hashing_slots
+
+    client.cookies["csrftoken"] = cookie
+    slot = _hashing_slots(1)
+    assert slot.acquire(blocking=False)
+    try:
+        busy = client.post("/login/", {"username": "erin", "password": "wrong"}, HTTP_ACCEPT=BROWSER_ACCEPT)
+    finally:
+        slot.release()
+
+    assert busy.status_code == 429 and busy.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+@override_settings(SIGNIN_MAX_CONCURRENT_CHECKS=1)
 @pytest.mark.parametrize("accept", [None, "application/json", "*/*"])
 def test_a_caller_that_asks_for_no_html_is_turned_away_in_plain_text(client, expert, accept):
     from labeling.web.signin import _hashing_slots
